@@ -1,0 +1,49 @@
+#pragma once
+
+// The host's configuration: one typed struct, filled from the TOML file (or the embedded
+// default) and then overridden by command-line flags. See docs/configuration.md.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "berth/sdk/options.hpp"
+#include "berth/sdk/result.hpp"
+
+namespace berth::config {
+
+struct DefaultNetwork {
+  std::string name;
+  std::string driver;
+  std::string subnet;
+  std::string gateway;
+};
+
+struct HostConfig {
+  std::string source;  // the file it came from, or "<embedded default>"
+  std::string state_root = "/var/lib/berth";
+  std::string run_root = "/run/berth";
+  std::string log_level = "warn";
+  std::vector<std::string> plugin_dirs;   // every berth plugin found in these is loaded
+  std::vector<std::string> plugin_paths;  // and these, by path
+  std::string storage_driver = "overlay";
+  std::string default_volume_driver = "local";
+  DefaultNetwork default_network;
+  // "network.bridge" -> options, from [drivers."network.bridge"]
+  std::map<std::string, sdk::Options> driver_options;
+};
+
+inline constexpr const char* kDefaultConfigPath = "/etc/berth/berth.toml";
+
+// The TOML text used when no configuration file exists.
+const char* embedded_default_config();
+
+// Parses TOML text. `source` names it in errors ("file:line:column: ...").
+Result<HostConfig> parse_config(const std::string& text, const std::string& source);
+
+// Finds and loads the configuration: `explicit_path` (--config) if given, else
+// $BERTH_CONFIG, else /etc/berth/berth.toml, else the embedded default. An explicitly
+// named file that does not exist is an error.
+Result<HostConfig> load_config(const std::string& explicit_path);
+
+}  // namespace berth::config

@@ -1,0 +1,93 @@
+#pragma once
+
+// Containers: their records, and the lifecycle operations every command shares.
+// States: creating -> created -> starting -> running -> exited (-> starting ...), and
+// removing. "creating", "starting" and "removing" are intents owned by a live process
+// (owner_pid); reconcile() finishes or undoes those whose owner died, and marks running
+// containers whose monitor died.
+
+#include <sys/types.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+#include "engine.hpp"
+
+namespace berth::containers {
+
+struct Container {
+  std::string id;
+  std::string name;
+  std::string image_id;
+  int64_t created_ns = 0;
+  std::string state;
+  pid_t owner_pid = 0;
+  uint64_t owner_start = 0;
+  pid_t pid = 0;
+  pid_t monitor_pid = 0;
+  uint64_t monitor_start = 0;
+  int exit_code = 0;
+  int64_t started_ns = 0;
+  int64_t finished_ns = 0;
+  std::string error;
+  nlohmann::json spec;     // {Path, Args, Config, HostConfig, Mounts, ImageRef}
+  nlohmann::json runtime;  // {cgroups: [...]}
+
+  bool running() const { return state == "running"; }
+  std::string short_id() const { return id.substr(0, 12); }
+};
+
+struct CreateRequest {
+  std::string image;                    // as the user typed it
+  std::vector<std::string> command;     // after the image; replaces CMD
+  std::vector<std::string> entrypoint;  // --entrypoint
+  bool entrypoint_set = false;
+  std::string name;
+  std::vector<std::string> env;         // -e KEY=VALUE or KEY (taken from our environment)
+  std::vector<std::string> volumes;     // -v SRC:DST[:OPTS]
+  std::string network = "";             // --network; "" = the host's default network
+  std::string workdir;                  // -w
+  std::string user;                     // -u
+  std::string hostname;                 // -h
+  std::map<std::string, std::string> labels;
+  bool auto_remove = false;
+  bool tty = false;
+  bool interactive = false;
+};
+
+// Look-ups accept the full id, the name (with or without a leading '/'), or a unique id prefix.
+Result<Container> find(Engine& e, const std::string& ref);
+Result<std::vector<Container>> list_all(Engine& e);  // newest first
+Status reconcile(Engine& e);
+
+Result<Container> create(Engine& e, const CreateRequest& req);
+
+// How a started container is reported to the CLI that started it.
+struct StartReport {
+  bool started = false;
+  int exit_code = 0;          // the program's, when `wait` was set; or 125/126/127 on failure
+  std::string error;          // why it did not start
+  pid_t pid = 0;              // the container's first process (host pid)
+  pid_t monitor_pid = 0;
+};
+
+// Starts the container under a new monitor process. With `attach`, the container's output
+// is copied to this process's stdout/stderr and the call returns when it has exited (and,
+// for --rm, been removed); signals sent to this process are forwarded to the container.
+Result<StartReport> start(Engine& e, const Container& c, bool attach);
+
+// SIGTERM (or `signal`), then SIGKILL after `timeout_s`; waits for the monitor to record
+// the exit. A container that is not running is left as it is.
+Status stop(Engine& e, const Container& c, int timeout_s);
+// Removes a container: refused while running unless `force` (then it is killed first).
+Status remove(Engine& e, const Container& c, bool force);
+// Removes a container's snapshot, files and record; the container is not running.
+Status destroy(Engine& e, const std::string& id);
+
+// Docker's `ps` STATUS column: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
+std::string status_text(const Container& c, int64_t now_ns);
+
+}  // namespace berth::containers

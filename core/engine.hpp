@@ -1,0 +1,43 @@
+#pragma once
+
+// Everything a command needs: the host configuration, the loaded plugins, the state
+// database, the storage driver and the image store. One per process.
+
+#include <memory>
+#include <string>
+
+#include "berth/sdk/logger.hpp"
+#include "berth/sdk/storage_driver.hpp"
+#include "config/config.hpp"
+#include "images/image_store.hpp"
+#include "plugin_host/plugin_host.hpp"
+#include "state/store.hpp"
+
+namespace berth {
+
+class Engine {
+ public:
+  // Loads plugins and opens the state; any refusal is returned (the CLI exits 125).
+  static Result<std::unique_ptr<Engine>> open(config::HostConfig cfg, sdk::Logger* logger);
+
+  const config::HostConfig& config() const { return cfg_; }
+  plugin_host::PluginHost& plugins() { return *plugins_; }
+  state::Store& db() { return *db_; }
+  sdk::StorageDriver& storage() { return *storage_; }
+  images::ImageStore& images() { return *images_; }
+
+  std::string container_dir(const std::string& id) const;
+  // SQLite connections must not cross fork(): close before, reopen after, in each process.
+  void close_db();
+  Status reopen_db();
+
+ private:
+  explicit Engine(config::HostConfig cfg) : cfg_(std::move(cfg)) {}
+  config::HostConfig cfg_;
+  std::unique_ptr<plugin_host::PluginHost> plugins_;
+  std::unique_ptr<state::Store> db_;
+  std::shared_ptr<sdk::StorageDriver> storage_;
+  std::unique_ptr<images::ImageStore> images_;
+};
+
+}  // namespace berth

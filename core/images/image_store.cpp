@@ -1,0 +1,405 @@
+#include "images/image_store.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/scope_guard.hpp"
+#include "images/layer.hpp"
+#include "util/util.hpp"
+
+namespace berth::images {
+
+using nlohmann::json;
+namespace fs = sdk::fs;
+
+namespace {
+constexpr const char* kManifestType = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kConfigType = "application/vnd.oci.image.config.v1+json";
+constexpr const char* kLayerType = "application/vnd.oci.image.layer.v1.tar";
+
+std::string hex_of(const std::string& digest) {
+  return util::starts_with(digest, "sha256:") ? digest.substr(7) : digest;
+}
+
+std::string chain_of(const std::string& parent_chain, const std::string& diff_id) {
+  return parent_chain.empty() ? diff_id : util::sha256_digest(parent_chain + " " + diff_id);
+}
+}  // namespace
+
+ImageStore::ImageStore(state::Store* db, sdk::StorageDriver* storage, std::string root,
+                       std::string scratch_root)
+    : db_(db), storage_(storage), root_(std::move(root)), scratch_root_(std::move(scratch_root)) {}
+
+std::string ImageStore::blob_path(const std::string& digest) const {
+  return root_ + "/blobs/sha256/" + hex_of(digest);
+}
+
+Result<std::string> ImageStore::put_blob(const std::string& content) {
+  std::string digest = util::sha256_digest(content);
+  std::string path = blob_path(digest);
+  if (!fs::exists(path)) {
+    BERTH_TRY(fs::make_dirs(root_ + "/blobs/sha256", 0755));
+    BERTH_TRY(fs::write_file_atomic(path, content, 0644));
+  }
+  return digest;
+}
+
+Result<ImageRecord> ImageStore::load(const std::string& id) {
+  BERTH_ASSIGN(auto st, db_->prepare(
+      "SELECT id, manifest_digest, created_ns, size, top_chain_id FROM images WHERE id = ?"));
+  st.bind(1, id);
+  BERTH_ASSIGN(bool row, st.step());
+  if (!row) return make_error(Code::NotFound, "No such image: " + id);
+  ImageRecord r{st.text(0), st.text(1), st.integer(2), st.integer(3), st.text(4), {}};
+  BERTH_ASSIGN(auto tags, db_->prepare("SELECT ref FROM tags WHERE image_id = ? ORDER BY ref"));
+  tags.bind(1, id);
+  for (;;) {
+    BERTH_ASSIGN(bool more, tags.step());
+    if (!more) break;
+    r.tags.push_back(tags.text(0));
+  }
+  return r;
+}
+
+Result<ImageRecord> ImageStore::resolve(const std::string& name) {
+  if (util::starts_with(name, "sha256:") && name.size() == 71) {
+    return load(name);
+  }
+  if (auto ref = parse_reference(name); ref) {
+    BERTH_ASSIGN(auto st, db_->prepare("SELECT image_id FROM tags WHERE ref = ?"));
+    st.bind(1, ref->full());
+    BERTH_ASSIGN(bool row, st.step());
+    if (row) return load(st.text(0));
+  }
+  // A unique prefix of the id's hex.
+  std::string hex = util::starts_with(name, "sha256:") ? name.substr(7) : name;
+  bool is_hex = !hex.empty() && hex.size() <= 64 &&
+                hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (is_hex) {
+    BERTH_ASSIGN(auto st, db_->prepare("SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2"));
+    st.bind(1, "sha256:" + hex).bind(2, "sha256:" + hex + "g");
+    BERTH_ASSIGN(bool row, st.step());
+    if (row) {
+      std::string id = st.text(0);
+      BERTH_ASSIGN(bool second, st.step());
+      if (second) {
+        return make_error(Code::InvalidArgument, "image id prefix '" + name + "' is ambiguous");
+      }
+      return load(id);
+    }
+  }
+  auto ref = parse_reference(name);
+  return make_error(Code::NotFound, "No such image: " + (ref ? ref->familiar() : name));
+}
+
+Result<std::vector<ImageRecord>> ImageStore::list() {
+  std::vector<ImageRecord> out;
+  BERTH_ASSIGN(auto st, db_->prepare(
+      "SELECT i.id, i.manifest_digest, i.created_ns, i.size, i.top_chain_id, t.ref FROM images i "
+      "LEFT JOIN tags t ON t.image_id = i.id ORDER BY i.created_ns DESC, i.id, t.ref"));
+  for (;;) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    std::string id = st.text(0);
+    if (out.empty() || out.back().id != id) {
+      out.push_back({id, st.text(1), st.integer(2), st.integer(3), st.text(4), {}});
+    }
+    if (!st.is_null(5)) out.back().tags.push_back(st.text(5));
+  }
+  return out;
+}
+
+Result<json> ImageStore::config(const ImageRecord& image) {
+  BERTH_ASSIGN(std::string text, fs::read_file(blob_path(image.id)));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return make_error(Code::Internal, "image config " + image.id + " is not JSON");
+  return j;
+}
+
+Result<json> ImageStore::manifest(const ImageRecord& image) {
+  BERTH_ASSIGN(std::string text, fs::read_file(blob_path(image.manifest_digest)));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return make_error(Code::Internal, "manifest " + image.manifest_digest + " is not JSON");
+  return j;
+}
+
+Result<std::vector<std::string>> ImageStore::chain_ids(const std::string& image_id) {
+  std::vector<std::string> out;
+  BERTH_ASSIGN(auto st, db_->prepare("SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx"));
+  st.bind(1, image_id);
+  for (;;) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    out.push_back(st.text(0));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> parse_command_form(const std::string& text) {
+  std::string t = util::trim(text);
+  if (!t.empty() && t[0] == '[') {
+    json j = json::parse(t, nullptr, false);
+    if (!j.is_discarded() && j.is_array()) {
+      std::vector<std::string> out;
+      for (const auto& e : j) {
+        if (!e.is_string()) return make_error(Code::InvalidArgument, "'" + t + "': JSON form must hold strings only");
+        out.push_back(e.get<std::string>());
+      }
+      return out;
+    }
+  }
+  return std::vector<std::string>{"/bin/sh", "-c", t};
+}
+
+Status apply_change(const std::string& change, json* config) {
+  std::string c = util::trim(change);
+  auto sp = c.find_first_of(" \t");
+  std::string instr = c.substr(0, sp);
+  std::string arg = sp == std::string::npos ? "" : util::trim(c.substr(sp));
+  for (auto& ch : instr) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  auto bad = [&](const std::string& why) {
+    return make_error(Code::InvalidArgument, "--change '" + change + "': " + why);
+  };
+  if (arg.empty()) return bad(instr + " needs an argument");
+  json& cfg = *config;
+  if (instr == "CMD" || instr == "ENTRYPOINT") {
+    BERTH_ASSIGN(auto v, parse_command_form(arg));
+    cfg[instr == "CMD" ? "Cmd" : "Entrypoint"] = v;
+    if (instr == "ENTRYPOINT") cfg["Cmd"] = nullptr;  // as Docker: a new ENTRYPOINT resets CMD
+  } else if (instr == "ENV") {
+    std::vector<std::pair<std::string, std::string>> kvs;
+    if (arg.find('=') == std::string::npos || arg.find_first_of(" \t") < arg.find('=')) {
+      auto s = arg.find_first_of(" \t");
+      if (s == std::string::npos) return bad("ENV needs KEY=VALUE or KEY VALUE");
+      kvs.emplace_back(arg.substr(0, s), util::trim(arg.substr(s)));
+    } else {
+      for (const auto& part : util::split(arg, ' ')) {
+        if (part.empty()) continue;
+        auto eq = part.find('=');
+        if (eq == std::string::npos || eq == 0) return bad("'" + part + "' is not KEY=VALUE");
+        kvs.emplace_back(part.substr(0, eq), part.substr(eq + 1));
+      }
+    }
+    json env = cfg.contains("Env") && cfg["Env"].is_array() ? cfg["Env"] : json::array();
+    for (const auto& [k, v] : kvs) {
+      bool replaced = false;
+      for (auto& e : env) {
+        if (util::starts_with(e.get<std::string>(), k + "=")) {
+          e = k + "=" + v;
+          replaced = true;
+        }
+      }
+      if (!replaced) env.push_back(k + "=" + v);
+    }
+    cfg["Env"] = env;
+  } else if (instr == "WORKDIR") {
+    if (arg[0] != '/') return bad("WORKDIR must be an absolute path");
+    cfg["WorkingDir"] = arg;
+  } else if (instr == "USER") {
+    cfg["User"] = arg;
+  } else if (instr == "LABEL") {
+    auto eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) return bad("LABEL needs KEY=VALUE");
+    cfg["Labels"][arg.substr(0, eq)] = arg.substr(eq + 1);
+  } else if (instr == "EXPOSE") {
+    for (const auto& p : util::split(arg, ' ')) {
+      if (p.empty()) continue;
+      cfg["ExposedPorts"][p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+    }
+  } else {
+    return bad("instruction '" + instr +
+               "' is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)");
+  }
+  return {};
+}
+
+Result<std::string> ImageStore::import(int fd, const ImportOptions& opts) {
+  // Check everything the user typed before reading any byte.
+  json cfg = json::object();
+  for (const auto& c : opts.changes) BERTH_TRY(apply_change(c, &cfg));
+  std::string ref_full;
+  if (!opts.reference.empty()) {
+    BERTH_ASSIGN(auto ref, parse_reference(opts.reference));
+    if (!ref.digest.empty()) {
+      return make_error(Code::InvalidArgument, "cannot import to a reference with a digest");
+    }
+    ref_full = ref.full();
+  }
+
+  BERTH_TRY(fs::make_dirs(root_ + "/blobs/sha256", 0755));
+  BERTH_TRY(fs::write_file_atomic(root_ + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644));
+  BERTH_TRY(fs::make_dirs(root_ + "/tmp", 0700));
+  std::string tmp = root_ + "/tmp/import-" + util::random_hex(8);
+  sdk::ScopeGuard drop_tmp([&] { ::unlink(tmp.c_str()); });
+  auto layer = normalize_layer(fd, tmp);
+  if (!layer) return std::move(layer).error().wrap("import");
+  std::string diff_id = layer->diff_id;
+  std::string chain = chain_of("", diff_id);
+
+  if (auto st = storage_->stat(chain); !st) {
+    std::string key = "extract-" + util::random_hex(8);
+    BERTH_ASSIGN(auto mounts, storage_->prepare(key, "", {}));
+    sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
+    std::string scratch = scratch_root_ + "/" + key;
+    BERTH_TRY(fs::make_dirs(scratch, 0700));
+    Status applied = apply_layer(tmp, mounts, scratch);
+    ::rmdir(scratch.c_str());
+    if (!applied) return std::move(applied).error().wrap("import");
+    Status committed = storage_->commit(chain, key, {});
+    if (!committed && committed.error().code != Code::AlreadyExists) return std::move(committed).error();
+    if (committed) drop_snapshot.dismiss();
+  }
+  std::string layer_digest = diff_id;
+  std::string blob = blob_path(layer_digest);
+  if (!fs::exists(blob)) {
+    if (::rename(tmp.c_str(), blob.c_str()) != 0) return sys_error("store layer blob '" + blob + "'");
+  }
+  int64_t now = util::now_ns();
+  std::string created = util::rfc3339_nano(now);
+  json image = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"created", created},
+      {"config", cfg},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}},
+      {"history",
+       {{{"created", created},
+         {"created_by", "berth import " + opts.source_name},
+         {"comment", opts.message.empty() ? "Imported from " + opts.source_name : opts.message}}}},
+  };
+  std::string config_text = image.dump();
+  BERTH_ASSIGN(std::string config_digest, put_blob(config_text));
+  struct stat st {};
+  ::stat(blob.c_str(), &st);
+  json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", kManifestType},
+      {"config", {{"mediaType", kConfigType}, {"digest", config_digest}, {"size", config_text.size()}}},
+      {"layers", {{{"mediaType", kLayerType}, {"digest", layer_digest}, {"size", static_cast<int64_t>(st.st_size)}}}},
+  };
+  BERTH_ASSIGN(std::string manifest_digest, put_blob(manifest.dump()));
+
+  BERTH_TRY(db_->transaction([&]() -> Status {
+    BERTH_ASSIGN(auto ins, db_->prepare(
+        "INSERT OR IGNORE INTO images(id, manifest_digest, created_ns, size, top_chain_id) VALUES (?,?,?,?,?)"));
+    ins.bind(1, config_digest).bind(2, manifest_digest).bind(3, now).bind(4, layer->size).bind(5, chain);
+    BERTH_TRY(ins.run());
+    BERTH_ASSIGN(auto lay, db_->prepare(
+        "INSERT OR IGNORE INTO image_layers(image_id, idx, chain_id, diff_id) VALUES (?,0,?,?)"));
+    lay.bind(1, config_digest).bind(2, chain).bind(3, diff_id);
+    BERTH_TRY(lay.run());
+    if (!ref_full.empty()) {
+      BERTH_ASSIGN(auto tag, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
+      tag.bind(1, ref_full).bind(2, config_digest);
+      BERTH_TRY(tag.run());
+    }
+    return {};
+  }));
+  return config_digest;
+}
+
+Status ImageStore::tag(const std::string& source, const std::string& target) {
+  BERTH_ASSIGN(ImageRecord img, resolve(source));
+  BERTH_ASSIGN(Reference ref, parse_reference(target));
+  if (!ref.digest.empty()) return make_error(Code::InvalidArgument, "cannot tag with a digest: '" + target + "'");
+  BERTH_ASSIGN(auto st, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
+  st.bind(1, ref.full()).bind(2, img.id);
+  return st.run();
+}
+
+Status ImageStore::delete_image(const std::string& id, std::vector<std::string>* out) {
+  BERTH_ASSIGN(auto chains, chain_ids(id));
+  BERTH_ASSIGN(ImageRecord img, load(id));
+  auto manifest_json = manifest(img);
+  BERTH_TRY(db_->transaction([&]() -> Status {
+    BERTH_ASSIGN(auto a, db_->prepare("DELETE FROM images WHERE id = ?"));
+    a.bind(1, id);
+    BERTH_TRY(a.run());
+    BERTH_ASSIGN(auto b, db_->prepare("DELETE FROM image_layers WHERE image_id = ?"));
+    b.bind(1, id);
+    BERTH_TRY(b.run());
+    BERTH_ASSIGN(auto c, db_->prepare("DELETE FROM tags WHERE image_id = ?"));
+    c.bind(1, id);
+    return c.run();
+  }));
+  out->push_back("Deleted: " + id);
+  // Layers no other image uses go, top first (children before parents).
+  for (auto it = chains.rbegin(); it != chains.rend(); ++it) {
+    BERTH_ASSIGN(auto st, db_->prepare("SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1"));
+    st.bind(1, *it);
+    BERTH_ASSIGN(bool used, st.step());
+    if (used) break;
+    Status s = storage_->remove(*it);
+    if (!s && s.error().code != Code::NotFound) return s;
+  }
+  ::unlink(blob_path(id).c_str());
+  ::unlink(blob_path(img.manifest_digest).c_str());
+  if (manifest_json) {
+    for (const auto& l : (*manifest_json)["layers"]) {
+      std::string d = l.value("digest", "");
+      BERTH_ASSIGN(auto st, db_->prepare("SELECT 1 FROM image_layers WHERE diff_id = ? LIMIT 1"));
+      st.bind(1, d);
+      BERTH_ASSIGN(bool used, st.step());
+      if (!used && !d.empty()) ::unlink(blob_path(d).c_str());
+    }
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> ImageStore::remove(const std::string& name, bool force,
+                                                    const std::vector<User>& users) {
+  std::vector<std::string> out;
+  BERTH_ASSIGN(ImageRecord img, resolve(name));
+  std::string short_id = hex_of(img.id).substr(0, 12);
+  // Named by a tag: untag it, and delete the image if that was its last name.
+  std::string tag_ref;
+  if (auto ref = parse_reference(name); ref) {
+    for (const auto& t : img.tags) {
+      if (t == ref->full()) tag_ref = t;
+    }
+  }
+  const User* running = nullptr;
+  for (const auto& u : users) {
+    if (u.running) running = &u;
+  }
+  auto untag = [&](const std::string& t) -> Status {
+    BERTH_ASSIGN(auto st, db_->prepare("DELETE FROM tags WHERE ref = ?"));
+    st.bind(1, t);
+    BERTH_TRY(st.run());
+    out.push_back("Untagged: " + familiar_of(t));
+    return {};
+  };
+  if (!tag_ref.empty() && img.tags.size() > 1) {
+    BERTH_TRY(untag(tag_ref));
+    return out;
+  }
+  if (tag_ref.empty() && img.tags.size() > 1 && !force) {
+    return make_error(Code::Conflict, "conflict: unable to delete " + short_id +
+                                          " (must be forced) - image is referenced in multiple repositories");
+  }
+  if (!users.empty()) {
+    const User& u = running != nullptr ? *running : users.front();
+    std::string what = u.running ? "running" : "stopped";
+    if (!force || u.running) {
+      if (!tag_ref.empty()) {
+        return make_error(Code::Conflict, "conflict: unable to remove repository reference \"" +
+                                              familiar_of(tag_ref) + "\" (must force) - container " +
+                                              u.container_id.substr(0, 12) +
+                                              " is using its referenced image " + short_id);
+      }
+      return make_error(Code::Conflict, std::string("conflict: unable to delete ") + short_id +
+                                            (u.running ? " (cannot be forced)" : " (must be forced)") +
+                                            " - image is being used by " + what + " container " +
+                                            u.container_id.substr(0, 12));
+    }
+    // Forced, stopped users only: drop the names, keep the data the containers stand on.
+    for (const auto& t : img.tags) BERTH_TRY(untag(t));
+    return out;
+  }
+  for (const auto& t : img.tags) BERTH_TRY(untag(t));
+  BERTH_TRY(delete_image(img.id, &out));
+  return out;
+}
+
+}  // namespace berth::images

@@ -1,0 +1,80 @@
+#pragma once
+
+// Images as an OCI image layout under <state_root>/images:
+//   oci-layout, blobs/sha256/<hex>   content-addressed configs, manifests and layer tars
+// The tag index and per-image facts live in the state database (tables images,
+// image_layers, tags). Layers are unpacked into committed snapshots of the storage driver,
+// keyed by their chain id, so images that share a base share its snapshots.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+#include "berth/sdk/storage_driver.hpp"
+#include "images/reference.hpp"
+#include "state/store.hpp"
+
+namespace berth::images {
+
+struct ImageRecord {
+  std::string id;               // sha256:<hex> of the config
+  std::string manifest_digest;
+  int64_t created_ns = 0;
+  int64_t size = 0;
+  std::string top_chain_id;     // snapshot key of the top layer
+  std::vector<std::string> tags;  // full references
+};
+
+struct ImportOptions {
+  std::vector<std::string> changes;  // --change "CMD [\"sh\"]"
+  std::string message;               // -m
+  std::string source_name;           // shown in history: the file name or "-"
+  std::string reference;             // optional REPOSITORY[:TAG]
+};
+
+class ImageStore {
+ public:
+  ImageStore(state::Store* db, sdk::StorageDriver* storage, std::string root, std::string scratch_root);
+
+  // By reference (busybox, busybox:1), full id (sha256:...), or a unique prefix of the hex.
+  Result<ImageRecord> resolve(const std::string& name);
+  Result<std::vector<ImageRecord>> list();
+  Result<nlohmann::json> config(const ImageRecord& image);
+  Result<nlohmann::json> manifest(const ImageRecord& image);
+  // The image's layer chain ids, bottom first.
+  Result<std::vector<std::string>> chain_ids(const std::string& image_id);
+
+  // Reads a rootfs tarball and makes a one-layer image. Returns its id.
+  Result<std::string> import(int fd, const ImportOptions& opts);
+  Status tag(const std::string& source, const std::string& target);
+  // `rmi`: returns the lines to print ("Untagged: ...", "Deleted: ...").
+  // `users` lists containers (short ids) using an image, with a flag for running ones.
+  struct User {
+    std::string container_id;
+    bool running;
+  };
+  Result<std::vector<std::string>> remove(const std::string& name, bool force,
+                                          const std::vector<User>& users);
+
+  std::string blob_path(const std::string& digest) const;
+
+ private:
+  Result<std::string> put_blob(const std::string& content);
+  Result<ImageRecord> load(const std::string& id);
+  Status delete_image(const std::string& id, std::vector<std::string>* out);
+
+  state::Store* db_;
+  sdk::StorageDriver* storage_;
+  std::string root_;
+  std::string scratch_root_;
+};
+
+// Applies one --change instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE) to
+// an image config's "config" object.
+Status apply_change(const std::string& change, nlohmann::json* config);
+
+// "CMD echo hi" style arguments: JSON array form or shell form (wrapped in /bin/sh -c).
+Result<std::vector<std::string>> parse_command_form(const std::string& text);
+
+}  // namespace berth::images

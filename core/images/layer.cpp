@@ -1,0 +1,253 @@
+#include "images/layer.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/mount.hpp"
+#include "util/util.hpp"
+
+namespace berth::images {
+
+namespace {
+
+struct HashingWriter {
+  int fd;
+  util::Sha256 hash;
+  bool failed = false;
+};
+
+la_ssize_t write_cb(struct archive*, void* client, const void* buf, size_t n) {
+  auto* w = static_cast<HashingWriter*>(client);
+  if (!util::write_all(w->fd, std::string_view(static_cast<const char*>(buf), n))) {
+    w->failed = true;
+    return -1;
+  }
+  w->hash.update(buf, n);
+  return static_cast<la_ssize_t>(n);
+}
+
+// "./a/b" -> "a/b", "/etc" -> "etc". Returns false if a ".." component climbs out.
+bool clean_path(std::string* p) {
+  std::vector<std::string> out;
+  for (const auto& c : util::split(*p, '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      return false;
+    }
+    out.push_back(c);
+  }
+  bool dir = !p->empty() && p->back() == '/';
+  *p = util::join(out, "/");
+  if (dir && !p->empty()) *p += "/";
+  return true;
+}
+
+}  // namespace
+
+Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) {
+  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0) return sys_error("create '" + out_path + "'");
+  HashingWriter w{out_fd, {}, false};
+  archive* in = archive_read_new();
+  archive* out = archive_write_new();
+  archive_read_support_filter_all(in);
+  archive_read_support_format_tar(in);
+  archive_read_support_format_gnutar(in);
+  archive_write_set_format_pax_restricted(out);
+  archive_write_set_bytes_per_block(out, 10240);
+  NormalizedLayer result;
+  auto fail = [&](const std::string& msg) -> Error {
+    archive_read_free(in);
+    archive_write_free(out);
+    ::close(out_fd);
+    ::unlink(out_path.c_str());
+    return make_error(Code::InvalidArgument, msg);
+  };
+  if (archive_read_open_fd(in, in_fd, 65536) != ARCHIVE_OK) {
+    return fail(std::string("read archive: ") + archive_error_string(in));
+  }
+  if (archive_write_open(out, &w, nullptr, write_cb, nullptr) != ARCHIVE_OK) {
+    return fail(std::string("write layer: ") + archive_error_string(out));
+  }
+  archive_entry* entry = nullptr;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    int r = archive_read_next_header(in, &entry);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      return fail(std::string("read archive: ") + archive_error_string(in));
+    }
+    const char* raw = archive_entry_pathname(entry);
+    std::string name = raw != nullptr ? raw : "";
+    std::string original = name;
+    if (!clean_path(&name)) {
+      return fail("archive entry '" + original + "' escapes the root with '..'");
+    }
+    if (name.empty()) continue;  // the root itself
+    archive_entry_set_pathname(entry, name.c_str());
+    if (const char* hl = archive_entry_hardlink(entry); hl != nullptr) {
+      std::string target = hl;
+      if (!clean_path(&target) || target.empty()) {
+        return fail("archive entry '" + original + "' is a hard link to '" + hl +
+                    "', outside the root");
+      }
+      archive_entry_set_hardlink(entry, target.c_str());
+    }
+    if (archive_write_header(out, entry) != ARCHIVE_OK) {
+      return fail(std::string("write layer: ") + archive_error_string(out));
+    }
+    if (archive_entry_filetype(entry) == AE_IFREG) result.size += archive_entry_size(entry);
+    for (;;) {
+      la_ssize_t n = archive_read_data(in, buf.data(), buf.size());
+      if (n < 0) return fail(std::string("read archive: ") + archive_error_string(in));
+      if (n == 0) break;
+      if (archive_write_data(out, buf.data(), static_cast<size_t>(n)) < 0) {
+        return fail(std::string("write layer: ") + archive_error_string(out));
+      }
+    }
+  }
+  if (archive_write_close(out) != ARCHIVE_OK || w.failed) {
+    return fail("write layer '" + out_path + "' failed");
+  }
+  archive_read_free(in);
+  archive_write_free(out);
+  if (::fsync(out_fd) != 0) {
+    int e = errno;
+    ::close(out_fd);
+    ::unlink(out_path.c_str());
+    return sys_error("fsync '" + out_path + "'", e);
+  }
+  ::close(out_fd);
+  result.diff_id = "sha256:" + w.hash.hex();
+  return result;
+}
+
+namespace {
+
+// Runs in the chrooted child. Returns an error message, or "" on success.
+std::string extract_in_root(int tar_fd) {
+  archive* in = archive_read_new();
+  archive_read_support_format_tar(in);
+  archive_read_support_format_gnutar(in);
+  archive* disk = archive_write_disk_new();
+  archive_write_disk_set_options(
+      disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
+                ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+                ARCHIVE_EXTRACT_UNLINK);
+  std::string err;
+  if (archive_read_open_fd(in, tar_fd, 65536) != ARCHIVE_OK) {
+    err = std::string("open layer: ") + archive_error_string(in);
+  }
+  archive_entry* entry = nullptr;
+  while (err.empty()) {
+    int r = archive_read_next_header(in, &entry);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      err = std::string("read layer: ") + archive_error_string(in);
+      break;
+    }
+    std::string path = archive_entry_pathname(entry);
+    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    std::string dir = path.size() > base.size() ? path.substr(0, path.size() - base.size()) : "";
+    if (base == ".wh..wh..opq") {
+      // Opaque directory: hide everything lower layers have in it.
+      std::string d = "/" + dir;
+      if (DIR* dh = ::opendir(d.c_str())) {
+        std::vector<std::string> names;
+        while (dirent* e = ::readdir(dh)) {
+          if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+        }
+        ::closedir(dh);
+        for (const auto& n : names) (void)sdk::fs::remove_tree(d + n);
+      }
+      continue;
+    }
+    if (util::starts_with(base, ".wh.")) {
+      Status s = sdk::fs::remove_tree("/" + dir + base.substr(4));
+      if (!s) {
+        err = "apply whiteout '" + path + "': " + s.error().what();
+      }
+      continue;
+    }
+    if (archive_read_extract2(in, entry, disk) < ARCHIVE_WARN) {
+      err = "extract '" + path + "': " + archive_error_string(disk);
+    }
+  }
+  archive_write_close(disk);
+  archive_write_free(disk);
+  archive_read_free(in);
+  return err;
+}
+
+}  // namespace
+
+Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
+                   const std::string& scratch_dir) {
+  int tar_fd = ::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (tar_fd < 0) return sys_error("open layer '" + tar_path + "'");
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(tar_fd);
+    return sys_error("pipe", e);
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(tar_fd);
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return sys_error("fork", e);
+  }
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    std::string err;
+    if (::unshare(CLONE_NEWNS) != 0) {
+      err = std::string("unshare mount namespace: ") + std::strerror(errno);
+    } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      err = std::string("make / private: ") + std::strerror(errno);
+    } else if (Status s = sdk::apply_mounts(mounts, scratch_dir); !s) {
+      err = s.error().what();
+    } else if (::chroot(scratch_dir.c_str()) != 0 || ::chdir("/") != 0) {
+      err = "chroot '" + scratch_dir + "': " + std::strerror(errno);
+    } else {
+      ::umask(0);
+      err = extract_in_root(tar_fd);
+    }
+    if (!err.empty()) {
+      (void)util::write_all(pipefd[1], err);
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  ::close(tar_fd);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error(Code::InvalidArgument,
+                      msg.empty() ? "layer extraction failed" : msg);
+  }
+  return {};
+}
+
+}  // namespace berth::images

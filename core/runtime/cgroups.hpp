@@ -1,0 +1,37 @@
+#pragma once
+
+// Per-container cgroups on whatever this host mounts: pure v1, pure v2, or hybrid (v1
+// controllers plus a v2 mount, as systemd's "hybrid" layout and this project's CI host).
+// Each container gets <hierarchy>/<cgroup of the creating process>/berth/<id> in every
+// mounted hierarchy, so it stays inside whatever limits the caller itself runs under.
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+
+namespace berth::runtime {
+
+struct Hierarchy {
+  std::string mount_point;  // /sys/fs/cgroup/memory, /sys/fs/cgroup/unified
+  std::string own_path;     // this process's cgroup inside it, e.g. /process_api/5ea1...
+  bool v2 = false;
+  std::vector<std::string> controllers;  // v1: from mount options ("memory"); v2: cgroup.controllers
+};
+
+// The hierarchies mounted on this host, from /proc/self/mountinfo and /proc/self/cgroup.
+std::vector<Hierarchy> discover_hierarchies();
+// "cgroupfs v1", "cgroupfs v2", "cgroupfs hybrid (v1 controllers, v2 mount)" or "none".
+std::string describe_layout(const std::vector<Hierarchy>& hs);
+
+// Creates the container's cgroup in every hierarchy; returns the directories made.
+// On error removes what it made.
+Result<std::vector<std::string>> create_cgroups(const std::string& container_id);
+// Moves `pid` into every directory.
+Status enter_cgroups(const std::vector<std::string>& dirs, pid_t pid);
+// Removes the directories (retrying briefly while the last processes exit). Tries all.
+Status destroy_cgroups(const std::vector<std::string>& dirs);
+
+}  // namespace berth::runtime

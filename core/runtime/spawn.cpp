@@ -1,0 +1,362 @@
+#include "runtime/spawn.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/mount.hpp"
+#include "runtime/cgroups.hpp"
+#include "util/util.hpp"
+
+namespace berth::runtime {
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Errors inside the child are reported as "<exit code>\n<message>" on the error pipe.
+[[noreturn]] void child_fail(int errfd, int code, const std::string& msg) {
+  std::string out = std::to_string(code) + "\n" + msg;
+  (void)util::write_all(errfd, out);
+  ::_exit(code);
+}
+
+std::string err_str(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+bool mount_or(int errfd, const char* src, const std::string& target, const char* type,
+              unsigned long flags, const char* data) {
+  if (::mount(src, target.c_str(), type, flags, data) != 0) {
+    child_fail(errfd, 125, err_str(std::string("mount ") + (type ? type : "bind") + " on '" + target + "'"));
+  }
+  return true;
+}
+
+void ensure_dir(int errfd, const std::string& path) {
+  if (Status s = sdk::fs::make_dirs(path, 0755); !s) child_fail(errfd, 125, s.error().what());
+}
+
+void ensure_file(int errfd, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return;
+  ensure_dir(errfd, path.substr(0, path.rfind('/')));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) child_fail(errfd, 125, err_str("create mount point '" + path + "'"));
+  ::close(fd);
+}
+
+void setup_dev(int errfd, const std::string& root) {
+  std::string dev = root + "/dev";
+  ensure_dir(errfd, dev);
+  mount_or(errfd, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  struct Node {
+    const char* name;
+    unsigned major, minor;
+  };
+  static const Node nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+                               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  ::umask(0);
+  for (const auto& n : nodes) {
+    std::string p = dev + "/" + n.name;
+    if (::mknod(p.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0) {
+      child_fail(errfd, 125, err_str("mknod '" + p + "'"));
+    }
+  }
+  ::umask(022);
+  ensure_dir(errfd, dev + "/pts");
+  mount_or(errfd, "devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  ensure_dir(errfd, dev + "/shm");
+  mount_or(errfd, "shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  ensure_dir(errfd, dev + "/mqueue");
+  mount_or(errfd, "mqueue", dev + "/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  static const std::pair<const char*, const char*> links[] = {
+      {"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+      {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"}};
+  for (const auto& [name, target] : links) {
+    std::string p = dev + "/" + name;
+    if (::symlink(target, p.c_str()) != 0) child_fail(errfd, 125, err_str("symlink '" + p + "'"));
+  }
+}
+
+// /proc and /sys, with the kernel knobs a container must not touch made read-only or hidden.
+void setup_proc_sys(int errfd, const std::string& root) {
+  std::string proc = root + "/proc";
+  ensure_dir(errfd, proc);
+  mount_or(errfd, "proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  for (const char* p : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
+    std::string t = root + p;
+    if (::access(t.c_str(), F_OK) != 0) continue;
+    mount_or(errfd, t.c_str(), t, nullptr, MS_BIND | MS_REC, nullptr);
+    mount_or(errfd, nullptr, t, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  }
+  for (const char* p : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"}) {
+    std::string t = root + p;
+    if (::access(t.c_str(), F_OK) != 0) continue;
+    mount_or(errfd, (root + "/dev/null").c_str(), t, nullptr, MS_BIND, nullptr);
+  }
+  std::string sys = root + "/sys";
+  ensure_dir(errfd, sys);
+  mount_or(errfd, "sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+}
+
+void setup_binds(int errfd, const std::string& root, const std::vector<BindMount>& binds) {
+  for (const auto& b : binds) {
+    struct stat st {};
+    if (::stat(b.source.c_str(), &st) != 0) {
+      child_fail(errfd, 125, err_str("bind source '" + b.source + "'"));
+    }
+    std::string target = root + b.destination;
+    if (S_ISDIR(st.st_mode)) {
+      ensure_dir(errfd, target);
+    } else {
+      ensure_file(errfd, target);
+    }
+    mount_or(errfd, b.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr);
+    if (b.readonly) {
+      mount_or(errfd, nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr);
+    }
+  }
+}
+
+void loopback_up(int errfd) {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) child_fail(errfd, 125, err_str("socket for lo"));
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) child_fail(errfd, 125, err_str("get lo flags"));
+  ifr.ifr_flags |= IFF_UP;
+  if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) child_fail(errfd, 125, err_str("bring lo up"));
+  ::close(s);
+}
+
+// Looks `name` up in a passwd/group style file inside the container.
+bool lookup_id(const char* file, const std::string& name, uid_t* id, gid_t* gid) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = util::split(line, ':');
+    if (f.size() >= 3 && f[0] == name) {
+      *id = static_cast<uid_t>(std::stoul(f[2]));
+      if (gid != nullptr && f.size() >= 4) *gid = static_cast<gid_t>(std::stoul(f[3]));
+      return true;
+    }
+  }
+  return false;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+void switch_user(int errfd, const std::string& user) {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!user.empty()) {
+    std::string u = user.substr(0, user.find(':'));
+    std::string g = user.find(':') == std::string::npos ? "" : user.substr(user.find(':') + 1);
+    if (all_digits(u)) {
+      uid = static_cast<uid_t>(std::stoul(u));
+      uid_t ignored = 0;
+      (void)ignored;
+    } else if (!lookup_id("/etc/passwd", u, &uid, &gid)) {
+      child_fail(errfd, 125, "unable to find user " + u + ": no matching entries in passwd file");
+    }
+    if (!g.empty()) {
+      if (all_digits(g)) {
+        gid = static_cast<gid_t>(std::stoul(g));
+      } else if (!lookup_id("/etc/group", g, &gid, nullptr)) {
+        child_fail(errfd, 125, "unable to find group " + g + ": no matching entries in group file");
+      }
+    }
+  }
+  if (::setgroups(0, nullptr) != 0) child_fail(errfd, 125, err_str("setgroups"));
+  if (::setgid(gid) != 0) child_fail(errfd, 125, err_str("setgid"));
+  if (::setuid(uid) != 0) child_fail(errfd, 125, err_str("setuid"));
+}
+
+// PATH lookup as execvp would, with Docker's messages and exit codes.
+std::string find_executable(int errfd, const std::string& name, const std::vector<std::string>& env) {
+  auto quoted = "exec: \"" + name + "\"";
+  if (name.find('/') != std::string::npos) {
+    struct stat st {};
+    if (::stat(name.c_str(), &st) != 0) {
+      child_fail(errfd, 127, quoted + ": stat " + name + ": no such file or directory");
+    }
+    if (S_ISDIR(st.st_mode)) child_fail(errfd, 126, quoted + ": is a directory");
+    if (::access(name.c_str(), X_OK) != 0) child_fail(errfd, 126, quoted + ": permission denied");
+    return name;
+  }
+  std::string path = kDefaultPath;
+  for (const auto& e : env) {
+    if (util::starts_with(e, "PATH=")) path = e.substr(5);
+  }
+  bool denied = false;
+  for (const auto& dir : util::split(path, ':')) {
+    std::string cand = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (::stat(cand.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+    denied = true;
+  }
+  if (denied) child_fail(errfd, 126, quoted + ": permission denied");
+  child_fail(errfd, 127, quoted + ": executable file not found in $PATH");
+}
+
+[[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
+  // Wait until the parent has placed us in our cgroups.
+  char go = 0;
+  if (::read(syncfd, &go, 1) != 1) ::_exit(125);
+  ::close(syncfd);
+  if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
+    child_fail(errfd, 125, err_str("unshare cgroup namespace"));
+  }
+  ::setsid();
+  ::prctl(PR_SET_PDEATHSIG, 0);
+
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    child_fail(errfd, 125, err_str("make / private"));
+  }
+  const std::string& root = cfg.rootfs;
+  if (Status s = sdk::apply_mounts(cfg.root_mounts, root); !s) {
+    child_fail(errfd, 125, "mount root file system: " + s.error().what());
+  }
+  setup_dev(errfd, root);
+  setup_proc_sys(errfd, root);
+  setup_binds(errfd, root, cfg.binds);
+
+  if (::chdir(root.c_str()) != 0) child_fail(errfd, 125, err_str("chdir '" + root + "'"));
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) child_fail(errfd, 125, err_str("pivot_root"));
+  if (::umount2(".", MNT_DETACH) != 0) child_fail(errfd, 125, err_str("detach old root"));
+  if (::chdir("/") != 0) child_fail(errfd, 125, err_str("chdir /"));
+
+  if (::sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) {
+    child_fail(errfd, 125, err_str("sethostname"));
+  }
+  if (cfg.new_netns) loopback_up(errfd);
+
+  int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
+  if (cfg.stdout_fd >= 0 && ::dup2(cfg.stdout_fd, 1) < 0) child_fail(errfd, 125, err_str("set up stdout"));
+  if (cfg.stderr_fd >= 0 && ::dup2(cfg.stderr_fd, 2) < 0) child_fail(errfd, 125, err_str("set up stderr"));
+
+  // The working directory is made when missing, as Docker does for WORKDIR.
+  std::string cwd = cfg.cwd.empty() ? "/" : cfg.cwd;
+  if (::chdir(cwd.c_str()) != 0) {
+    if (Status s = sdk::fs::make_dirs(cwd, 0755); !s || ::chdir(cwd.c_str()) != 0) {
+      child_fail(errfd, 125, err_str("chdir to cwd (\"" + cwd + "\") set in config.json"));
+    }
+  }
+  switch_user(errfd, cfg.user);
+  std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
+
+  std::vector<char*> argv;
+  for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : cfg.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  // Everything but stdio and the error pipe (close-on-exec) is closed by exec.
+  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  ::execve(exe.c_str(), argv.data(), envp.data());
+  int e = errno;
+  std::string quoted = "exec: \"" + cfg.argv[0] + "\"";
+  if (e == ENOENT) child_fail(errfd, 127, quoted + ": no such file or directory");
+  if (e == EACCES) child_fail(errfd, 126, quoted + ": permission denied");
+  if (e == ENOEXEC) child_fail(errfd, 126, quoted + ": exec format error");
+  child_fail(errfd, 126, quoted + ": " + std::strerror(e));
+}
+
+}  // namespace
+
+Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
+  failure->exit_code = 125;
+  failure->message.clear();
+  if (cfg.argv.empty()) {
+    failure->message = "no command specified";
+    return make_error(Code::InvalidArgument, failure->message);
+  }
+  int sync[2], err[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) return sys_error("pipe");
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(sync[0]);
+    ::close(sync[1]);
+    return sys_error("pipe", e);
+  }
+  struct clone_args args {};
+  args.flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_PIDFD;
+  if (cfg.new_netns) args.flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) {
+    int e = errno;
+    for (int fd : {sync[0], sync[1], err[0], err[1]}) ::close(fd);
+    failure->message = std::string("create namespaces: ") + std::strerror(e);
+    return sys_error("clone3", e);
+  }
+  if (pid == 0) {
+    ::close(sync[1]);
+    ::close(err[0]);
+    child_main(cfg, sync[0], err[1]);
+  }
+  ::close(sync[0]);
+  ::close(err[1]);
+  auto abort_child = [&](const std::string& why) -> Error {
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    ::close(sync[1]);
+    ::close(err[0]);
+    ::close(pidfd);
+    failure->message = why;
+    return make_error(Code::Internal, why);
+  };
+  if (Status s = enter_cgroups(cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
+    return abort_child(s.error().what());
+  }
+  char go = 1;
+  if (::write(sync[1], &go, 1) != 1) return abort_child(err_str("start container process"));
+  ::close(sync[1]);
+  std::string report;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(err[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) report.append(buf, static_cast<size_t>(n));
+  }
+  ::close(err[0]);
+  if (!report.empty()) {
+    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    ::close(pidfd);
+    auto nl = report.find('\n');
+    failure->exit_code = std::atoi(report.substr(0, nl).c_str());
+    failure->message = nl == std::string::npos ? report : report.substr(nl + 1);
+    Code code = failure->exit_code == 127 ? Code::NotFound
+                : failure->exit_code == 126 ? Code::Forbidden
+                                            : Code::Internal;
+    return make_error(code, failure->message);
+  }
+  return Spawned{static_cast<pid_t>(pid), pidfd};
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,56 @@
+#pragma once
+
+// Starting a container's first process: new mount, UTS, IPC, PID, cgroup and (unless the
+// container uses the host's) network namespaces; the storage driver's mounts as the root;
+// /proc, a minimal /dev, read-only /sys, bind mounts; pivot_root; hostname; user, working
+// directory and environment; then execve. The child waits until the parent has put it in
+// its cgroups, and reports any failure before exec on a pipe, so the caller can tell "not
+// found" (127) from "not executable" (126) from an engine error (125).
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+#include "berth/sdk/storage_driver.hpp"
+
+namespace berth::runtime {
+
+struct BindMount {
+  std::string source;       // host path
+  std::string destination;  // absolute path in the container
+  bool readonly = false;
+};
+
+struct SpawnConfig {
+  std::string id;
+  std::string hostname;
+  std::string rootfs;                     // an empty host directory to mount the root on
+  std::vector<sdk::Mount> root_mounts;    // from the storage driver
+  std::vector<BindMount> binds;           // -v, and the engine's hosts/hostname/resolv.conf
+  bool new_netns = true;                  // false: the host's network namespace
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  std::string user;                       // "", "uid[:gid]" or "name[:group]"
+  std::vector<std::string> cgroup_dirs;   // the parent puts the child here before it runs
+  int stdin_fd = -1;                      // -1: /dev/null
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+struct StartFailure {
+  int exit_code = 125;  // 125 engine error, 126 not executable, 127 not found
+  std::string message;
+};
+
+struct Spawned {
+  pid_t pid = 0;
+  int pidfd = -1;  // readable when the process exits
+};
+
+// Returns the running process, or a StartFailure (in `failure`) with an error.
+Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure);
+
+}  // namespace berth::runtime

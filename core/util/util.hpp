@@ -1,0 +1,59 @@
+#pragma once
+
+// Small helpers the engine uses everywhere: ids, digests, time, strings, processes.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+
+namespace berth::util {
+
+// 64 lowercase hex characters from the kernel's random source.
+std::string random_hex(size_t bytes = 32);
+// "sha256:<hex>" of data.
+std::string sha256_digest(std::string_view data);
+
+// Incremental SHA-256.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, size_t size);
+  std::string hex();  // finishes; call once
+
+ private:
+  void* ctx_;
+};
+
+int64_t now_ns();
+// "2026-11-22T13:45:42.123456789Z"
+std::string rfc3339_nano(int64_t ns);
+// Docker's go-units HumanDuration: "Less than a second", "About a minute", "3 hours", ...
+std::string human_duration(int64_t seconds);
+// go-units HumanSizeWithPrecision(size, 3): "4.26MB", "512B", "1.2GB"
+std::string human_size(int64_t bytes);
+
+std::vector<std::string> split(std::string_view s, char sep);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+bool starts_with(std::string_view s, std::string_view prefix);
+std::string trim(std::string_view s);
+
+// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), 0 if
+// the process does not exist. With the pid it identifies a process across pid reuse.
+uint64_t process_start_time(pid_t pid);
+bool process_alive(pid_t pid, uint64_t start_time);
+
+// The directory holding the running executable.
+std::string exe_dir();
+
+// Write all of buf, retrying on EINTR and short writes.
+bool write_all(int fd, std::string_view buf);
+
+}  // namespace berth::util

@@ -1,0 +1,391 @@
+#include "overlay_driver.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <set>
+#include <cstring>
+#include <sstream>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/scope_guard.hpp"
+
+namespace berth::storage::overlay {
+
+namespace fs = sdk::fs;
+using sdk::SnapshotKind;
+
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Keys become file names: keep [A-Za-z0-9._:-], escape the rest as %XX.
+std::string escape_key(const std::string& key) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+const char* kind_str(SnapshotKind k) { return sdk::snapshot_kind_name(k); }
+
+Result<SnapshotKind> parse_kind(const std::string& s) {
+  if (s == "active") return SnapshotKind::Active;
+  if (s == "view") return SnapshotKind::View;
+  if (s == "committed") return SnapshotKind::Committed;
+  return make_error(Code::Internal, "bad snapshot kind '" + s + "'");
+}
+
+Status validate_key(const std::string& key) {
+  if (key.empty() || key.size() > 200) {
+    return make_error(Code::InvalidArgument, "snapshot key must have 1 to 200 characters");
+  }
+  return {};
+}
+
+}  // namespace
+
+OverlayDriver::OverlayDriver(const sdk::DriverContext& ctx)
+    : root_(ctx.state_dir), log_(ctx.logger) {}
+
+Status OverlayDriver::validate_options(const sdk::Options& options) {
+  sdk::OptionReader r(options, "storage driver 'overlay'");
+  return r.finish();
+}
+
+Status OverlayDriver::init() {
+  auto filesystems = fs::read_file("/proc/filesystems");
+  if (!filesystems || filesystems->find("\toverlay\n") == std::string::npos) {
+    return make_error(Code::Unsupported, "the kernel has no overlay file system");
+  }
+  if (fs::fs_type_name(root_) == "overlayfs") {
+    return make_error(Code::Unsupported,
+                      "'" + root_ + "' is on overlayfs, which cannot hold overlay upper dirs");
+  }
+  BERTH_TRY(fs::make_dirs(root_ + "/keys", 0700));
+  BERTH_TRY(fs::make_dirs(root_ + "/snapshots", 0700));
+  return {};
+}
+
+sdk::Options OverlayDriver::status() const {
+  return {{"Backing Filesystem", fs::fs_type_name(root_)}, {"Supports d_type", "true"},
+          {"Root Dir", root_}};
+}
+
+std::string OverlayDriver::key_path(const std::string& key) const {
+  return root_ + "/keys/" + escape_key(key);
+}
+
+std::string OverlayDriver::snap_dir(const std::string& id) const {
+  return root_ + "/snapshots/" + id;
+}
+
+Result<OverlayDriver::Record> OverlayDriver::load_id(const std::string& id) const {
+  auto meta = fs::read_file(snap_dir(id) + "/meta");
+  if (!meta) {
+    return std::move(meta).error().wrap("read snapshot " + id);
+  }
+  Record rec;
+  rec.id = id;
+  std::istringstream in(*meta);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      continue;
+    }
+    std::string k = line.substr(0, eq);
+    std::string v = line.substr(eq + 1);
+    if (k == "key") {
+      rec.info.key = v;
+    } else if (k == "parent") {
+      rec.info.parent = v;
+    } else if (k == "kind") {
+      BERTH_ASSIGN(rec.info.kind, parse_kind(v));
+    } else if (k == "created") {
+      rec.info.created_ns = std::stoll(v);
+    } else if (k == "updated") {
+      rec.info.updated_ns = std::stoll(v);
+    } else if (k.rfind("label.", 0) == 0) {
+      rec.info.labels[k.substr(6)] = v;
+    }
+  }
+  return rec;
+}
+
+Result<OverlayDriver::Record> OverlayDriver::load(const std::string& key) const {
+  auto id = fs::read_file(key_path(key));
+  if (!id) {
+    if (id.error().code == Code::NotFound) {
+      return make_error(Code::NotFound, "snapshot '" + key + "' does not exist");
+    }
+    return std::move(id).error();
+  }
+  return load_id(*id);
+}
+
+Status OverlayDriver::store_meta(const Record& rec) const {
+  std::string out = "key=" + rec.info.key + "\nparent=" + rec.info.parent +
+                    "\nkind=" + kind_str(rec.info.kind) +
+                    "\ncreated=" + std::to_string(rec.info.created_ns) +
+                    "\nupdated=" + std::to_string(rec.info.updated_ns) + "\n";
+  for (const auto& [k, v] : rec.info.labels) {
+    if (k.find_first_of("=\n") != std::string::npos || v.find('\n') != std::string::npos) {
+      return make_error(Code::InvalidArgument, "label '" + k + "' has a newline or '='");
+    }
+    out += "label." + k + "=" + v + "\n";
+  }
+  return fs::write_file_atomic(snap_dir(rec.id) + "/meta", out, 0600);
+}
+
+Result<sdk::SnapshotInfo> OverlayDriver::stat(const std::string& key) {
+  BERTH_ASSIGN(Record rec, load(key));
+  return rec.info;
+}
+
+Result<sdk::SnapshotInfo> OverlayDriver::update(const sdk::SnapshotInfo& info) {
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+  BERTH_ASSIGN(Record rec, load(info.key));
+  rec.info.labels = info.labels;
+  rec.info.updated_ns = now_ns();
+  BERTH_TRY(store_meta(rec));
+  return rec.info;
+}
+
+Result<sdk::Usage> OverlayDriver::usage(const std::string& key) {
+  BERTH_ASSIGN(Record rec, load(key));
+  sdk::Usage u;
+  BERTH_TRY(fs::disk_usage(snap_dir(rec.id) + "/fs", &u.size, &u.inodes));
+  return u;
+}
+
+Result<std::vector<sdk::Mount>> OverlayDriver::mounts_of(const Record& rec) const {
+  std::vector<std::string> lowers;
+  std::string parent = rec.info.parent;
+  while (!parent.empty()) {
+    BERTH_ASSIGN(Record p, load(parent));
+    lowers.push_back(snap_dir(p.id) + "/fs");
+    parent = p.info.parent;
+  }
+  std::string fsdir = snap_dir(rec.id) + "/fs";
+  sdk::Mount m;
+  if (rec.info.kind == SnapshotKind::View) {
+    if (lowers.empty()) {
+      return std::vector<sdk::Mount>{{"bind", fsdir, "", {"ro"}}};
+    }
+    if (lowers.size() == 1) {
+      return std::vector<sdk::Mount>{{"bind", lowers[0], "", {"ro"}}};
+    }
+    std::string opt = "lowerdir=";
+    for (size_t i = 0; i < lowers.size(); ++i) {
+      opt += (i ? ":" : "") + lowers[i];
+    }
+    return std::vector<sdk::Mount>{{"overlay", "overlay", "", {opt, "ro"}}};
+  }
+  if (lowers.empty()) {
+    return std::vector<sdk::Mount>{{"bind", fsdir, "", {"rw"}}};
+  }
+  std::string opt = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    opt += (i ? ":" : "") + lowers[i];
+  }
+  return std::vector<sdk::Mount>{
+      {"overlay", "overlay", "",
+       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=off"}}};
+}
+
+Result<std::vector<sdk::Mount>> OverlayDriver::mounts(const std::string& key) {
+  BERTH_ASSIGN(Record rec, load(key));
+  if (rec.info.kind == SnapshotKind::Committed) {
+    return make_error(Code::InvalidArgument,
+                      "snapshot '" + key + "' is committed; only active snapshots have mounts");
+  }
+  return mounts_of(rec);
+}
+
+Result<std::vector<sdk::Mount>> OverlayDriver::prepare(const std::string& key,
+                                                       const std::string& parent,
+                                                       const sdk::Labels& labels) {
+  return create(key, parent, labels, SnapshotKind::Active);
+}
+
+Result<std::vector<sdk::Mount>> OverlayDriver::view(const std::string& key,
+                                                    const std::string& parent,
+                                                    const sdk::Labels& labels) {
+  return create(key, parent, labels, SnapshotKind::View);
+}
+
+Result<std::vector<sdk::Mount>> OverlayDriver::create(const std::string& key,
+                                                      const std::string& parent,
+                                                      const sdk::Labels& labels,
+                                                      SnapshotKind kind) {
+  BERTH_TRY(validate_key(key));
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+  if (fs::exists(key_path(key))) {
+    return make_error(Code::AlreadyExists, "snapshot '" + key + "' already exists");
+  }
+  std::string parent_id;
+  if (!parent.empty()) {
+    BERTH_ASSIGN(Record p, load(parent));
+    if (p.info.kind != SnapshotKind::Committed) {
+      return make_error(Code::InvalidArgument, "parent snapshot '" + parent + "' is not committed");
+    }
+    parent_id = p.id;
+  }
+  int64_t next = 1;
+  if (auto s = fs::read_file(root_ + "/next-id"); s) {
+    next = std::stoll(*s) + 1;
+  }
+  BERTH_TRY(fs::write_file_atomic(root_ + "/next-id", std::to_string(next), 0600));
+  Record rec;
+  rec.id = std::to_string(next);
+  rec.info.key = key;
+  rec.info.parent = parent;
+  rec.info.kind = kind;
+  rec.info.labels = labels;
+  rec.info.created_ns = rec.info.updated_ns = now_ns();
+
+  std::string dir = snap_dir(rec.id);
+  sdk::ScopeGuard undo([&] { (void)fs::remove_tree(dir); });
+  BERTH_TRY(fs::make_dirs(dir + "/fs", 0755));
+  BERTH_TRY(fs::make_dirs(dir + "/work", 0700));
+  BERTH_TRY(fs::make_dirs(dir + "/children", 0700));
+  BERTH_TRY(store_meta(rec));
+  if (!parent_id.empty()) {
+    BERTH_TRY(fs::write_file_atomic(snap_dir(parent_id) + "/children/" + rec.id, "", 0600));
+  }
+  sdk::ScopeGuard undo_child([&] {
+    if (!parent_id.empty()) {
+      ::unlink((snap_dir(parent_id) + "/children/" + rec.id).c_str());
+    }
+  });
+  BERTH_TRY(fs::write_file_atomic(key_path(key), rec.id, 0600));
+  BERTH_ASSIGN(auto mounts, mounts_of(rec));
+  undo_child.dismiss();
+  undo.dismiss();
+  return mounts;
+}
+
+Status OverlayDriver::commit(const std::string& name, const std::string& key,
+                             const sdk::Labels& labels) {
+  BERTH_TRY(validate_key(name));
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+  BERTH_ASSIGN(Record rec, load(key));
+  if (rec.info.kind != SnapshotKind::Active) {
+    return make_error(Code::InvalidArgument, "snapshot '" + key + "' is not active");
+  }
+  if (fs::exists(key_path(name))) {
+    return make_error(Code::AlreadyExists, "snapshot '" + name + "' already exists");
+  }
+  rec.info.key = name;
+  rec.info.kind = SnapshotKind::Committed;
+  for (const auto& [k, v] : labels) {
+    rec.info.labels[k] = v;
+  }
+  rec.info.updated_ns = now_ns();
+  BERTH_TRY(store_meta(rec));
+  BERTH_TRY(fs::write_file_atomic(key_path(name), rec.id, 0600));
+  if (::unlink(key_path(key).c_str()) != 0) {
+    return sys_error("remove key file of '" + key + "'");
+  }
+  (void)fs::remove_tree(snap_dir(rec.id) + "/work");
+  return {};
+}
+
+Status OverlayDriver::remove(const std::string& key) {
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+  BERTH_ASSIGN(Record rec, load(key));
+  std::string dir = snap_dir(rec.id);
+  if (DIR* d = ::opendir((dir + "/children").c_str())) {
+    int children = 0;
+    while (dirent* e = ::readdir(d)) {
+      children += e->d_name[0] != '.';
+    }
+    ::closedir(d);
+    if (children > 0) {
+      return make_error(Code::Conflict, "snapshot '" + key + "' has " +
+                                            std::to_string(children) + " child snapshot(s)");
+    }
+  }
+  if (::unlink(key_path(key).c_str()) != 0) {
+    return sys_error("remove key file of '" + key + "'");
+  }
+  if (!rec.info.parent.empty()) {
+    if (auto p = load(rec.info.parent); p) {
+      ::unlink((snap_dir(p->id) + "/children/" + rec.id).c_str());
+    }
+  }
+  return fs::remove_tree(dir);
+}
+
+Status OverlayDriver::walk(const std::function<bool(const sdk::SnapshotInfo&)>& fn) {
+  DIR* d = ::opendir((root_ + "/keys").c_str());
+  if (d == nullptr) {
+    return sys_error("open '" + root_ + "/keys'");
+  }
+  std::vector<std::string> ids;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') {
+      continue;
+    }
+    if (auto id = fs::read_file(root_ + "/keys/" + e->d_name); id) {
+      ids.push_back(*id);
+    }
+  }
+  ::closedir(d);
+  for (const auto& id : ids) {
+    auto rec = load_id(id);
+    if (rec && !fn(rec->info)) {
+      break;
+    }
+  }
+  return {};
+}
+
+Result<std::string> OverlayDriver::changes_dir(const std::string& key) {
+  BERTH_ASSIGN(Record rec, load(key));
+  return snap_dir(rec.id) + "/fs";
+}
+
+Status OverlayDriver::cleanup() {
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+  std::set<std::string> live;
+  BERTH_TRY(walk([&](const sdk::SnapshotInfo& info) {
+    if (auto r = load(info.key); r) {
+      live.insert(r->id);
+    }
+    return true;
+  }));
+  DIR* d = ::opendir((root_ + "/snapshots").c_str());
+  if (d == nullptr) {
+    return sys_error("open '" + root_ + "/snapshots'");
+  }
+  std::vector<std::string> orphans;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.' && live.count(e->d_name) == 0) {
+      orphans.emplace_back(e->d_name);
+    }
+  }
+  ::closedir(d);
+  for (const auto& id : orphans) {
+    log_->info("overlay: removing orphaned snapshot directory " + id);
+    BERTH_TRY(fs::remove_tree(snap_dir(id)));
+  }
+  return {};
+}
+
+}  // namespace berth::storage::overlay

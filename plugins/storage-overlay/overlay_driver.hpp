@@ -1,0 +1,70 @@
+#pragma once
+
+// The `overlay` storage driver. On-disk layout, under the driver's state directory:
+//
+//   lock                    flock held while metadata changes (several berth processes)
+//   next-id                 the last snapshot number handed out
+//   keys/<escaped key>      one file per snapshot key, holding its number: the key index.
+//                           A snapshot exists exactly when its key file exists.
+//   snapshots/<n>/meta      key, parent key, kind, times, labels (key=value lines)
+//   snapshots/<n>/fs        the snapshot's own files (overlay upperdir; a layer's content)
+//   snapshots/<n>/work      overlay workdir (active snapshots only)
+//   snapshots/<n>/children/<m>  one empty file per child snapshot: remove() refuses while
+//                           any is there
+//
+// Numbers, not keys, name directories so that lowerdir= options stay short. The mounts of
+// an active snapshot are one overlay whose lowerdirs are its committed ancestors' fs
+// directories (nearest first); a snapshot without a parent is a bind mount of its fs.
+// Creation builds snapshots/<n> completely before writing the key file; removal deletes the
+// key file first: a crash in between leaves an unreferenced directory that cleanup() removes.
+
+#include <string>
+#include <vector>
+
+#include "berth/sdk/driver_context.hpp"
+#include "berth/sdk/storage_driver.hpp"
+
+namespace berth::storage::overlay {
+
+class OverlayDriver final : public sdk::StorageDriver {
+ public:
+  explicit OverlayDriver(const sdk::DriverContext& ctx);
+  static Status validate_options(const sdk::Options& options);
+
+  std::string name() const override { return "overlay"; }
+  Status init() override;
+  sdk::Options status() const override;
+  Result<sdk::SnapshotInfo> stat(const std::string& key) override;
+  Result<sdk::SnapshotInfo> update(const sdk::SnapshotInfo& info) override;
+  Result<sdk::Usage> usage(const std::string& key) override;
+  Result<std::vector<sdk::Mount>> mounts(const std::string& key) override;
+  Result<std::vector<sdk::Mount>> prepare(const std::string& key, const std::string& parent,
+                                          const sdk::Labels& labels) override;
+  Result<std::vector<sdk::Mount>> view(const std::string& key, const std::string& parent,
+                                       const sdk::Labels& labels) override;
+  Status commit(const std::string& name, const std::string& key,
+                const sdk::Labels& labels) override;
+  Status remove(const std::string& key) override;
+  Status walk(const std::function<bool(const sdk::SnapshotInfo&)>& fn) override;
+  Result<std::string> changes_dir(const std::string& key) override;
+  Status cleanup() override;
+
+ private:
+  struct Record {
+    std::string id;
+    sdk::SnapshotInfo info;
+  };
+  Result<std::vector<sdk::Mount>> create(const std::string& key, const std::string& parent,
+                                         const sdk::Labels& labels, sdk::SnapshotKind kind);
+  Result<Record> load(const std::string& key) const;
+  Result<Record> load_id(const std::string& id) const;
+  Status store_meta(const Record& rec) const;
+  Result<std::vector<sdk::Mount>> mounts_of(const Record& rec) const;
+  std::string key_path(const std::string& key) const;
+  std::string snap_dir(const std::string& id) const;
+
+  std::string root_;
+  sdk::Logger* log_;
+};
+
+}  // namespace berth::storage::overlay

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package berth needs to build, run and test. Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  # toolchain
+  g++ cmake ninja-build pkg-config git
+  # libraries (README lists why each is here)
+  libboost-dev libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
+  libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev
+  # the embedded default image's userland, and the benchmark's reference runtime
+  busybox-static runc
+  # used by tests and benchmarks: iproute2 (leak checks), util-linux (unshare, findmnt)
+  iproute2 util-linux procps
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,42 @@
+#pragma once
+
+// File helpers every driver would otherwise rewrite. All return errors naming the path.
+
+#include <string>
+#include <vector>
+
+#include "berth/sdk/result.hpp"
+
+namespace berth::sdk::fs {
+
+// mkdir -p with `mode` for the directories it creates.
+Status make_dirs(const std::string& path, unsigned mode = 0755);
+Result<std::string> read_file(const std::string& path);
+// Writes to a temporary file beside `path`, fsyncs, renames: readers see the old or the
+// new content, never a part.
+Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode = 0644);
+// rm -rf that never crosses into another mount (a mount point found inside is an error).
+// A missing path is not an error.
+Status remove_tree(const std::string& path);
+bool exists(const std::string& path);
+// Bytes and inodes used below `path`, counting hard links once, not crossing mounts.
+Status disk_usage(const std::string& path, int64_t* bytes, int64_t* inodes);
+// The file system type of `path` as statfs reports it ("ext4", "xfs", "tmpfs", ...).
+std::string fs_type_name(const std::string& path);
+
+// An advisory lock on a file (flock), held until destroyed.
+class FileLock {
+ public:
+  static Result<FileLock> exclusive(const std::string& path);
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace berth::sdk::fs
