@@ -1,6 +1,103 @@
+// berth: entry point. Global flags come before the command, as with docker.
+
 #include <iostream>
+#include <map>
+
+#include "cli/cli.hpp"
+
+namespace {
+
+void usage() {
+  std::cout << "\nUsage:  berth [OPTIONS] COMMAND\n\n"
+               "A container engine whose drivers are plugins\n\n"
+               "Common Commands:\n"
+               "  run         Create and run a new container from an image\n"
+               "  ps          List containers\n"
+               "  images      List images\n"
+               "  import      Import the contents from a tarball to create a filesystem image\n"
+               "  info        Display system-wide information\n"
+               "  version     Show the berth version information\n\n"
+               "Management Commands:\n"
+               "  container   Manage containers\n"
+               "  image       Manage images\n"
+               "  system      Manage berth\n\n"
+               "Container Commands:\n"
+               "  create  start  stop  rm  logs  inspect\n\n"
+               "Image Commands:\n"
+               "  tag  rmi\n\n"
+               "Global Options:\n"
+               "      --config string      Host configuration file (default /etc/berth/berth.toml,\n"
+               "                           or $BERTH_CONFIG, or the embedded default)\n"
+               "  -D, --debug              Enable debug mode\n"
+               "  -l, --log-level string   Set the logging level (trace|debug|info|warn|error)\n"
+               "  -v, --version            Print version information and quit\n\n"
+               "Run 'berth COMMAND --help' for more information on a command.\n";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  (void)argc; (void)argv;
-  std::cout << "berth " << BERTH_VERSION << "\n";
-  return 0;
+  using namespace berth::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Globals g;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.empty() || a[0] != '-') break;
+    auto value = [&](const std::string& flag) -> std::string {
+      auto eq = a.find('=');
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= args.size()) {
+        std::cerr << "flag needs an argument: " << flag << "\n";
+        std::exit(kExitEngine);
+      }
+      return args[++i];
+    };
+    if (a == "--config" || a.rfind("--config=", 0) == 0) {
+      g.config_path = value("--config");
+    } else if (a == "-l" || a == "--log-level" || a.rfind("--log-level=", 0) == 0) {
+      g.log_level = value("--log-level");
+    } else if (a == "-D" || a == "--debug") {
+      g.log_level = "debug";
+    } else if (a == "-v" || a == "--version") {
+      std::cout << "berth version " << BERTH_VERSION << "\n";
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      std::cerr << "unknown flag: " << a << "\nSee 'berth --help'.\n";
+      return kExitEngine;
+    }
+  }
+  if (i >= args.size()) {
+    usage();
+    return 0;
+  }
+  std::map<std::string, Command> table;
+  register_container_commands(table);
+  register_image_commands(table);
+  register_system_commands(table);
+
+  std::string name = args[i++];
+  if ((name == "container" || name == "image" || name == "system") && i < args.size() &&
+      table.count(name + " " + args[i])) {
+    name += " " + args[i++];
+  }
+  auto it = table.find(name);
+  if (it == table.end()) {
+    if (name == "help") {
+      usage();
+      return 0;
+    }
+    std::cerr << "berth: '" << name << "' is not a berth command.\nSee 'berth --help'\n";
+    return kExitError;
+  }
+  Cli cli(g);
+  try {
+    return it->second(cli, std::vector<std::string>(args.begin() + static_cast<long>(i), args.end()));
+  } catch (const UsageError& e) {
+    std::cerr << e.message << "\nSee 'berth " << name << " --help'.\n";
+    return e.exit_code;
+  }
 }

@@ -381,7 +381,7 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
   if (!users.empty()) {
     const User& u = running != nullptr ? *running : users.front();
     std::string what = u.running ? "running" : "stopped";
-    if (!force || u.running) {
+    if (!force || (u.running && tag_ref.empty())) {
       if (!tag_ref.empty()) {
         return make_error(Code::Conflict, "conflict: unable to remove repository reference \"" +
                                               familiar_of(tag_ref) + "\" (must force) - container " +
@@ -393,7 +393,7 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
                                             " - image is being used by " + what + " container " +
                                             u.container_id.substr(0, 12));
     }
-    // Forced, stopped users only: drop the names, keep the data the containers stand on.
+    // Forced: drop the names, keep the data the containers stand on.
     for (const auto& t : img.tags) BERTH_TRY(untag(t));
     return out;
   }

@@ -61,6 +61,8 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   const Error& error() const& { return std::get<1>(v_); }
   Error&& error() && { return std::get<1>(std::move(v_)); }
+  // Drops the value, keeping only success or the error.
+  Result<void> status() const&;
 
  private:
   std::variant<T, Error> v_;
@@ -83,6 +85,12 @@ class [[nodiscard]] Result<void> {
 };
 
 using Status = Result<void>;
+
+template <typename T>
+Result<void> Result<T>::status() const& {
+  if (*this) return {};
+  return error();
+}
 
 }  // namespace berth
 

@@ -1,0 +1,416 @@
+// Container commands: run, create, start, stop, rm, ps, logs, inspect.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/cli.hpp"
+#include "monitor/json_log.hpp"
+#include "util/util.hpp"
+
+namespace berth::cli {
+
+using containers::Container;
+
+namespace {
+
+int engine_unavailable() { return kExitEngine; }
+
+po::options_description create_flags() {
+  po::options_description d("Options");
+  d.add_options()
+      ("detach,d", po::bool_switch(), "Run container in background and print container ID")
+      ("name", po::value<std::string>(), "Assign a name to the container")
+      ("env,e", po::value<std::vector<std::string>>()->composing(), "Set environment variables")
+      ("volume,v", po::value<std::vector<std::string>>()->composing(), "Bind mount a volume")
+      ("network", po::value<std::string>(), "Connect a container to a network (none, host)")
+      ("net", po::value<std::string>(), "Alias of --network")
+      ("workdir,w", po::value<std::string>(), "Working directory inside the container")
+      ("user,u", po::value<std::string>(), "Username or UID (format: <name|uid>[:<group|gid>])")
+      ("hostname,h", po::value<std::string>(), "Container host name")
+      ("label,l", po::value<std::vector<std::string>>()->composing(), "Set meta data on a container")
+      ("entrypoint", po::value<std::string>(), "Overwrite the default ENTRYPOINT of the image")
+      ("rm", po::bool_switch(), "Automatically remove the container when it exits")
+      ("interactive,i", po::bool_switch(), "Keep STDIN open even if not attached")
+      ("tty,t", po::bool_switch(), "Allocate a pseudo-TTY");
+  return d;
+}
+
+containers::CreateRequest request_from(const Parsed& p) {
+  containers::CreateRequest r;
+  const auto& vm = p.vm;
+  r.image = p.args[0];
+  r.command.assign(p.args.begin() + 1, p.args.end());
+  if (vm.count("name")) r.name = vm["name"].as<std::string>();
+  if (vm.count("env")) r.env = vm["env"].as<std::vector<std::string>>();
+  if (vm.count("volume")) r.volumes = vm["volume"].as<std::vector<std::string>>();
+  if (vm.count("net")) r.network = vm["net"].as<std::string>();
+  if (vm.count("network")) r.network = vm["network"].as<std::string>();
+  if (vm.count("workdir")) r.workdir = vm["workdir"].as<std::string>();
+  if (vm.count("user")) r.user = vm["user"].as<std::string>();
+  if (vm.count("hostname")) r.hostname = vm["hostname"].as<std::string>();
+  if (vm.count("label")) {
+    for (const auto& l : vm["label"].as<std::vector<std::string>>()) {
+      auto eq = l.find('=');
+      r.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+    }
+  }
+  if (vm.count("entrypoint")) {
+    r.entrypoint_set = true;
+    std::string ep = vm["entrypoint"].as<std::string>();
+    if (!ep.empty()) r.entrypoint = {ep};
+  }
+  r.auto_remove = vm["rm"].as<bool>();
+  r.tty = vm["tty"].as<bool>();
+  r.interactive = vm["interactive"].as<bool>();
+  if (r.tty || r.interactive) {
+    throw UsageError{"interactive containers (-i, -t) are not supported by this berth yet"};
+  }
+  return r;
+}
+
+void run_error(const std::string& message) {
+  std::cerr << "berth: ";
+  print_error(message);
+}
+
+// Shared by run and create. Returns the container, or prints why not.
+std::optional<Container> do_create(Engine& e, const containers::CreateRequest& req) {
+  (void)containers::reconcile(e);
+  auto c = containers::create(e, req);
+  if (!c) {
+    run_error(c.error().what());
+    return std::nullopt;
+  }
+  return *c;
+}
+
+int cmd_create(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", 1, SIZE_MAX, false};
+  auto p = parse_flags(spec, create_flags(), args);
+  if (p.help) return 0;
+  auto req = request_from(p);
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  auto c = do_create(*e, req);
+  if (!c) return kExitEngine;
+  std::cout << c->id << "\n";
+  return 0;
+}
+
+int cmd_run(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", 1,
+                   SIZE_MAX, false};
+  auto p = parse_flags(spec, create_flags(), args);
+  if (p.help) return 0;
+  auto req = request_from(p);
+  bool detach = p.vm["detach"].as<bool>();
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  auto c = do_create(*e, req);
+  if (!c) return kExitEngine;
+  auto report = containers::start(*e, *c, !detach);
+  if (!report || !report->started) {
+    // A run that did not start leaves nothing behind.
+    if (auto now = containers::find(*e, c->id); now) (void)containers::remove(*e, *now, true);
+    if (!report) {
+      run_error(report.error().what());
+      return kExitEngine;
+    }
+    run_error("failed to start container process: " + report->error);
+    return report->exit_code != 0 ? report->exit_code : kExitEngine;
+  }
+  if (detach) {
+    std::cout << c->id << "\n";
+    return 0;
+  }
+  if (!report->error.empty()) {
+    run_error(report->error);
+    return kExitEngine;
+  }
+  return report->exit_code;
+}
+
+int cmd_start(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", 1};
+  po::options_description d("Options");
+  d.add_options()("attach,a", po::bool_switch(), "Attach STDOUT/STDERR and forward signals");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  bool attach = p.vm["attach"].as<bool>();
+  if (attach && p.args.size() > 1) throw UsageError{"you cannot start and attach multiple containers at once", kExitError};
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  int rc = 0;
+  for (const auto& ref : p.args) {
+    auto c = containers::find(*e, ref);
+    if (!c) {
+      print_error(c.error());
+      rc = kExitError;
+      continue;
+    }
+    auto r = containers::start(*e, *c, attach);
+    if (!r) {
+      print_error(r.error());
+      rc = kExitError;
+    } else if (!r->started) {
+      print_error("failed to start container process: " + r->error);
+      rc = attach ? r->exit_code : kExitError;
+    } else if (attach) {
+      return r->exit_code;
+    } else {
+      std::cout << ref << "\n";
+    }
+  }
+  if (rc != 0 && !attach) std::cerr << "Error: failed to start containers: " << util::join(p.args, ", ") << "\n";
+  return rc;
+}
+
+int cmd_stop(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", 1};
+  po::options_description d("Options");
+  d.add_options()("time,t", po::value<int>(), "Seconds to wait before killing the container (default 10)")
+      ("timeout", po::value<int>(), "Alias of --time");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  int timeout = 10;
+  if (p.vm.count("timeout")) timeout = p.vm["timeout"].as<int>();
+  if (p.vm.count("time")) timeout = p.vm["time"].as<int>();
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  int rc = 0;
+  for (const auto& ref : p.args) {
+    auto c = containers::find(*e, ref);
+    Status s = c ? containers::stop(*e, *c, timeout) : Status(c.error());
+    if (!s) {
+      print_error(s.error());
+      rc = kExitError;
+    } else {
+      std::cout << ref << "\n";
+    }
+  }
+  return rc;
+}
+
+int cmd_rm(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", 1};
+  po::options_description d("Options");
+  d.add_options()("force,f", po::bool_switch(), "Force the removal of a running container (uses SIGKILL)")
+      ("volumes,v", po::bool_switch(), "Remove anonymous volumes associated with the container");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  bool force = p.vm["force"].as<bool>();
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  int rc = 0;
+  for (const auto& ref : p.args) {
+    auto c = containers::find(*e, ref);
+    Status s = c ? containers::remove(*e, *c, force) : Status(c.error());
+    if (!s) {
+      print_error(s.error());
+      rc = kExitError;
+    } else {
+      std::cout << ref << "\n";
+    }
+  }
+  return rc;
+}
+
+std::string command_of(const Container& c) {
+  std::string cmd = c.spec.value("Path", "");
+  for (const auto& a : c.spec.value("Args", nlohmann::json::array())) cmd += " " + a.get<std::string>();
+  return cmd;
+}
+
+int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"ps", "[OPTIONS]", "List containers", 0, 0};
+  po::options_description d("Options");
+  d.add_options()("all,a", po::bool_switch(), "Show all containers (default shows just running)")
+      ("quiet,q", po::bool_switch(), "Only display container IDs")
+      ("latest,l", po::bool_switch(), "Show the latest created container (includes all states)")
+      ("last,n", po::value<int>()->default_value(-1), "Show n last created containers (includes all states)")
+      ("no-trunc", po::bool_switch(), "Don't truncate output");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  bool all = p.vm["all"].as<bool>();
+  bool quiet = p.vm["quiet"].as<bool>();
+  bool no_trunc = p.vm["no-trunc"].as<bool>();
+  int last = p.vm["last"].as<int>();
+  if (p.vm["latest"].as<bool>()) last = 1;
+  if (last > 0) all = true;
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  auto list = containers::list_all(*e);
+  if (!list) {
+    print_error(list.error());
+    return kExitError;
+  }
+  int64_t now = util::now_ns();
+  Table t;
+  if (!quiet) t.row({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"});
+  int shown = 0;
+  std::string out;
+  for (const auto& c : *list) {
+    if (last > 0 && shown >= last) break;
+    if (!all && !c.running()) continue;
+    ++shown;
+    std::string id = no_trunc ? c.id : c.short_id();
+    if (quiet) {
+      out += id + "\n";
+      continue;
+    }
+    std::string image = c.spec.value("Config", nlohmann::json::object()).value("Image", "");
+    std::string cmd = command_of(c);
+    t.row({id, image, "\"" + (no_trunc ? cmd : ellipsis(cmd, 20)) + "\"",
+           util::human_duration((now - c.created_ns) / 1000000000) + " ago", containers::status_text(c, now), "",
+           c.name});
+  }
+  std::cout << (quiet ? out : t.str());
+  return 0;
+}
+
+// Prints a json-file log; with `follow`, keeps printing until the container's monitor exits.
+int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container", 1, 1};
+  po::options_description d("Options");
+  d.add_options()("follow,f", po::bool_switch(), "Follow log output")
+      ("timestamps,t", po::bool_switch(), "Show timestamps")
+      ("tail,n", po::value<std::string>()->default_value("all"), "Number of lines to show from the end of the logs");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  bool follow = p.vm["follow"].as<bool>();
+  bool timestamps = p.vm["timestamps"].as<bool>();
+  std::string tail_s = p.vm["tail"].as<std::string>();
+  long tail = -1;
+  if (tail_s != "all") {
+    char* end = nullptr;
+    tail = std::strtol(tail_s.c_str(), &end, 10);
+    if (end == tail_s.c_str() || *end != '\0') throw UsageError{"invalid value for --tail: " + tail_s};
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  auto c = containers::find(*e, p.args[0]);
+  if (!c) {
+    print_error(c.error());
+    return kExitError;
+  }
+  std::string path = e->container_dir(c->id) + "/" + c->id + "-json.log";
+  int mon = -1;
+  if (follow && c->running()) mon = static_cast<int>(::syscall(SYS_pidfd_open, c->monitor_pid, 0));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && mon < 0) return 0;  // never started: no output yet
+  std::string pending;
+  std::vector<std::string> lines;
+  auto emit = [&](const std::string& line) {
+    monitor::LogEntry entry;
+    if (!monitor::parse_log_line(line, &entry)) return;
+    std::string text = timestamps ? entry.time + " " + entry.log : entry.log;
+    auto& os = entry.stream == "stderr" ? std::cerr : std::cout;
+    os << text;
+    os.flush();
+  };
+  auto read_more = [&](bool collect) {
+    if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+      pending.append(buf, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        if (collect) lines.push_back(pending.substr(0, nl));
+        else emit(pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+    }
+  };
+  read_more(true);
+  size_t from = tail < 0 || static_cast<size_t>(tail) >= lines.size() ? 0 : lines.size() - static_cast<size_t>(tail);
+  for (size_t i = from; i < lines.size(); ++i) emit(lines[i]);
+  if (mon >= 0) {
+    // The log only grows while the monitor lives; poll it until the monitor exits.
+    while (true) {
+      struct pollfd pf {mon, POLLIN, 0};
+      int r = ::poll(&pf, 1, 100);
+      read_more(false);
+      if (r > 0) break;
+    }
+    read_more(false);
+    ::close(mon);
+  }
+  if (fd >= 0) ::close(fd);
+  return 0;
+}
+
+int cmd_inspect(Cli& cli, const std::vector<std::string>& args, const std::string& forced_type) {
+  CommandSpec spec{forced_type.empty() ? "inspect" : forced_type + " inspect", "[OPTIONS] NAME|ID [NAME|ID...]",
+                   "Return low-level information on berth objects", 1};
+  po::options_description d("Options");
+  d.add_options()("type", po::value<std::string>(), "Return JSON for specified type (container, image)")
+      ("format,f", po::value<std::string>(), "Format output using a Go template (not supported yet)");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  if (p.vm.count("format")) throw UsageError{"--format templates are not supported by this berth yet"};
+  std::string type = forced_type;
+  if (p.vm.count("type")) type = p.vm["type"].as<std::string>();
+  if (!type.empty() && type != "container" && type != "image") {
+    throw UsageError{"\"" + type + "\" is not a valid value for --type", kExitError};
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  int rc = 0;
+  for (const auto& ref : p.args) {
+    if (type.empty() || type == "container") {
+      auto c = containers::find(*e, ref);
+      if (c) {
+        out.push_back(container_json(*e, *c));
+        continue;
+      }
+    }
+    if (type.empty() || type == "image") {
+      auto img = e->images().resolve(ref);
+      if (img) {
+        auto j = image_json(*e, *img);
+        if (j) {
+          out.push_back(*j);
+          continue;
+        }
+      }
+    }
+    std::cerr << "Error: No such " << (type.empty() ? "object" : type) << ": " << ref << "\n";
+    rc = kExitError;
+  }
+  std::cout << out.dump(4) << "\n";
+  return rc;
+}
+
+}  // namespace
+
+void register_container_commands(std::map<std::string, Command>& t) {
+  for (const char* prefix : {"", "container "}) {
+    std::string pre = prefix;
+    t[pre + "run"] = cmd_run;
+    t[pre + "create"] = cmd_create;
+    t[pre + "start"] = cmd_start;
+    t[pre + "stop"] = cmd_stop;
+    t[pre + "logs"] = cmd_logs;
+  }
+  t["rm"] = t["container rm"] = t["container remove"] = cmd_rm;
+  t["ps"] = t["container ls"] = t["container ps"] = t["container list"] = cmd_ps;
+  t["inspect"] = [](Cli& c, const std::vector<std::string>& a) { return cmd_inspect(c, a, ""); };
+  t["container inspect"] = [](Cli& c, const std::vector<std::string>& a) { return cmd_inspect(c, a, "container"); };
+  t["image inspect"] = [](Cli& c, const std::vector<std::string>& a) { return cmd_inspect(c, a, "image"); };
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,163 @@
+// The JSON of `inspect`, shaped and ordered like Docker's so that tools reading Docker's
+// output read ours.
+
+#include "berth/sdk/fs.hpp"
+#include "cli/cli.hpp"
+#include "images/reference.hpp"
+#include "util/util.hpp"
+
+namespace berth::cli {
+
+using ojson = nlohmann::ordered_json;
+using nlohmann::json;
+
+namespace {
+
+std::string docker_status(const containers::Container& c) {
+  if (c.state == "creating" || c.state == "starting") return "created";
+  return c.state;
+}
+
+ojson ordered(const json& j) { return ojson::parse(j.dump()); }
+
+}  // namespace
+
+ojson container_json(Engine& e, const containers::Container& c) {
+  std::string dir = e.container_dir(c.id);
+  json config = c.spec.value("Config", json::object());
+  json host = c.spec.value("HostConfig", json::object());
+  json net = c.spec.value("Network", json::object());
+  std::string net_name = net.value("Name", "none");
+  bool started = c.running();
+
+  ojson state = {
+      {"Status", docker_status(c)},
+      {"Running", started},
+      {"Paused", false},
+      {"Restarting", false},
+      {"OOMKilled", false},
+      {"Dead", false},
+      {"Pid", started ? c.pid : 0},
+      {"ExitCode", c.exit_code},
+      {"Error", c.error},
+      {"StartedAt", time_or_zero(c.started_ns)},
+      {"FinishedAt", time_or_zero(c.finished_ns)},
+  };
+  ojson cfg;
+  for (const char* k : {"Hostname", "Domainname", "User"}) cfg[k] = config.value(k, "");
+  cfg["AttachStdin"] = config.value("AttachStdin", false);
+  cfg["AttachStdout"] = true;
+  cfg["AttachStderr"] = true;
+  cfg["Tty"] = config.value("Tty", false);
+  cfg["OpenStdin"] = config.value("OpenStdin", false);
+  cfg["StdinOnce"] = config.value("StdinOnce", false);
+  cfg["Env"] = ordered(config.value("Env", json::array()));
+  cfg["Cmd"] = ordered(config.value("Cmd", json(nullptr)));
+  cfg["Image"] = config.value("Image", "");
+  cfg["Volumes"] = nullptr;
+  cfg["WorkingDir"] = config.value("WorkingDir", "");
+  cfg["Entrypoint"] = ordered(config.value("Entrypoint", json(nullptr)));
+  cfg["OnBuild"] = nullptr;
+  cfg["Labels"] = ordered(config.value("Labels", json::object()));
+
+  ojson hc = {
+      {"Binds", ordered(host.value("Binds", json(nullptr)))},
+      {"ContainerIDFile", ""},
+      {"LogConfig", ordered(host.value("LogConfig", json::object()))},
+      {"NetworkMode", host.value("NetworkMode", net_name)},
+      {"PortBindings", ojson::object()},
+      {"RestartPolicy", ordered(host.value("RestartPolicy", json::object()))},
+      {"AutoRemove", host.value("AutoRemove", false)},
+      {"VolumeDriver", ""},
+      {"VolumesFrom", nullptr},
+      {"Privileged", false},
+      {"ReadonlyRootfs", false},
+  };
+  auto mounts_info = e.storage().mounts(c.id);
+  ojson graph_data = ojson::object();
+  if (mounts_info) {
+    for (const auto& m : *mounts_info) {
+      for (const auto& opt : m.options) {
+        for (auto [prefix, key] : {std::pair{"lowerdir=", "LowerDir"}, {"upperdir=", "UpperDir"},
+                                   {"workdir=", "WorkDir"}}) {
+          if (util::starts_with(opt, prefix)) graph_data[key] = opt.substr(std::string(prefix).size());
+        }
+      }
+    }
+  }
+  ojson endpoint = {
+      {"IPAMConfig", nullptr}, {"Links", nullptr}, {"Aliases", nullptr}, {"NetworkID", ""},
+      {"EndpointID", ""}, {"Gateway", ""}, {"IPAddress", ""}, {"IPPrefixLen", 0},
+      {"IPv6Gateway", ""}, {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0}, {"MacAddress", ""},
+      {"DriverOpts", nullptr},
+  };
+  ojson networks = ojson::object();
+  networks[net_name] = endpoint;
+  ojson network_settings = {
+      {"Bridge", ""},
+      {"SandboxID", started ? c.id : ""},
+      {"HairpinMode", false},
+      {"LinkLocalIPv6Address", ""},
+      {"LinkLocalIPv6PrefixLen", 0},
+      {"Ports", ojson::object()},
+      {"SandboxKey", started && !net.value("HostNamespace", false) ? "/proc/" + std::to_string(c.pid) + "/ns/net" : ""},
+      {"Gateway", ""},
+      {"IPAddress", ""},
+      {"IPPrefixLen", 0},
+      {"MacAddress", ""},
+      {"Networks", networks},
+  };
+  return ojson{
+      {"Id", c.id},
+      {"Created", util::rfc3339_nano(c.created_ns)},
+      {"Path", c.spec.value("Path", "")},
+      {"Args", ordered(c.spec.value("Args", json::array()))},
+      {"State", state},
+      {"Image", c.image_id},
+      {"ResolvConfPath", dir + "/resolv.conf"},
+      {"HostnamePath", dir + "/hostname"},
+      {"HostsPath", dir + "/hosts"},
+      {"LogPath", dir + "/" + c.id + "-json.log"},
+      {"Name", "/" + c.name},
+      {"RestartCount", 0},
+      {"Driver", e.config().storage_driver},
+      {"Platform", "linux"},
+      {"MountLabel", ""},
+      {"ProcessLabel", ""},
+      {"AppArmorProfile", ""},
+      {"ExecIDs", nullptr},
+      {"HostConfig", hc},
+      {"GraphDriver", {{"Data", graph_data}, {"Name", e.config().storage_driver}}},
+      {"Mounts", ordered(c.spec.value("Mounts", json::array()))},
+      {"Config", cfg},
+      {"NetworkSettings", network_settings},
+  };
+}
+
+Result<ojson> image_json(Engine& e, const images::ImageRecord& img) {
+  BERTH_ASSIGN(json config, e.images().config(img));
+  ojson tags = ojson::array();
+  for (const auto& t : img.tags) tags.push_back(images::familiar_of(t));
+  json history = config.value("history", json::array());
+  std::string comment;
+  if (!history.empty()) comment = history.back().value("comment", "");
+  return ojson{
+      {"Id", img.id},
+      {"RepoTags", tags},
+      {"RepoDigests", ojson::array()},
+      {"Parent", ""},
+      {"Comment", comment},
+      {"Created", config.value("created", "")},
+      {"DockerVersion", ""},
+      {"Author", config.value("author", "")},
+      {"Config", ordered(config.value("config", json::object()))},
+      {"Architecture", config.value("architecture", "")},
+      {"Os", config.value("os", "")},
+      {"Size", img.size},
+      {"GraphDriver", {{"Data", nullptr}, {"Name", e.config().storage_driver}}},
+      {"RootFS", {{"Type", "layers"}, {"Layers", ordered(config.value("rootfs", json::object()).value("diff_ids", json::array()))}}},
+      {"Metadata", {{"LastTagTime", "0001-01-01T00:00:00Z"}}},
+  };
+}
+
+}  // namespace berth::cli

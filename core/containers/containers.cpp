@@ -1,0 +1,666 @@
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/scope_guard.hpp"
+#include "containers/container.hpp"
+#include "containers/names.hpp"
+#include "monitor/monitor.hpp"
+#include "runtime/cgroups.hpp"
+#include "util/util.hpp"
+
+namespace berth::containers {
+
+using nlohmann::json;
+namespace fs = sdk::fs;
+
+namespace {
+
+constexpr const char* kColumns =
+    "id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, "
+    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime";
+
+constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+Container from_row(const state::Stmt& s) {
+  Container c;
+  c.id = s.text(0);
+  c.name = s.text(1);
+  c.image_id = s.text(2);
+  c.created_ns = s.integer(3);
+  c.state = s.text(4);
+  c.owner_pid = static_cast<pid_t>(s.integer(5));
+  c.owner_start = static_cast<uint64_t>(s.integer(6));
+  c.pid = static_cast<pid_t>(s.integer(7));
+  c.monitor_pid = static_cast<pid_t>(s.integer(8));
+  c.monitor_start = static_cast<uint64_t>(s.integer(9));
+  c.exit_code = static_cast<int>(s.integer(10));
+  c.started_ns = s.integer(11);
+  c.finished_ns = s.integer(12);
+  c.error = s.text(13);
+  c.spec = json::parse(s.text(14), nullptr, false);
+  c.runtime = json::parse(s.text(15), nullptr, false);
+  if (c.spec.is_discarded()) c.spec = json::object();
+  if (c.runtime.is_discarded()) c.runtime = json::object();
+  return c;
+}
+
+Result<std::vector<Container>> query(Engine& e, const std::string& where, const std::string& arg) {
+  BERTH_ASSIGN(auto st, e.db().prepare(std::string("SELECT ") + kColumns + " FROM containers " + where));
+  if (!arg.empty()) st.bind(1, arg);
+  std::vector<Container> out;
+  while (true) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    out.push_back(from_row(st));
+  }
+  return out;
+}
+
+Error no_such(const std::string& ref) { return make_error(Code::NotFound, "No such container: " + ref); }
+
+bool is_hex(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// Takes over a container's record for this process if it is still in `expect_state` (and,
+// when given, still owned by `expect_owner`). Returns false when another process got there
+// first.
+Result<bool> claim(Engine& e, const std::string& id, const std::string& expect_state,
+                   std::optional<pid_t> expect_owner, const std::string& new_state) {
+  std::string sql =
+      "UPDATE containers SET state = ?, owner_pid = ?, owner_start = ? WHERE id = ? AND state = ?";
+  if (expect_owner) sql += " AND owner_pid = ?";
+  BERTH_ASSIGN(auto st, e.db().prepare(sql));
+  pid_t me = ::getpid();
+  st.bind(1, new_state).bind(2, int64_t{me}).bind(3, static_cast<int64_t>(util::process_start_time(me)));
+  st.bind(4, id).bind(5, expect_state);
+  if (expect_owner) st.bind(6, int64_t{*expect_owner});
+  BERTH_TRY(st.run());
+  return e.db().changes() == 1;
+}
+
+std::vector<std::string> json_strings(const json& j) {
+  std::vector<std::string> out;
+  if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+std::string env_key(const std::string& kv) { return kv.substr(0, kv.find('=')); }
+
+// Image environment first, then -e in order; a later KEY replaces an earlier one in place.
+std::vector<std::string> merge_env(const std::vector<std::string>& base,
+                                   const std::vector<std::string>& overrides) {
+  std::vector<std::string> out = base;
+  for (const auto& raw : overrides) {
+    std::string kv = raw;
+    if (kv.find('=') == std::string::npos) {
+      // `-e KEY` passes the caller's value through, and nothing when it has none.
+      const char* v = ::getenv(kv.c_str());
+      if (v == nullptr) continue;
+      kv += "=" + std::string(v);
+    }
+    std::string key = env_key(kv);
+    bool replaced = false;
+    for (auto& existing : out) {
+      if (env_key(existing) == key) {
+        existing = kv;
+        replaced = true;
+      }
+    }
+    if (!replaced) out.push_back(kv);
+  }
+  bool has_path = false;
+  for (const auto& kv : out) has_path |= env_key(kv) == "PATH";
+  if (!has_path) out.insert(out.begin(), kDefaultPath);
+  return out;
+}
+
+struct ParsedBind {
+  std::string source, destination, mode;
+  bool rw = true;
+};
+
+std::string clean_path(const std::string& p) {
+  std::vector<std::string> parts;
+  for (const auto& part : util::split(p, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  return "/" + util::join(parts, "/");
+}
+
+Result<ParsedBind> parse_bind(const std::string& spec) {
+  auto parts = util::split(spec, ':');
+  auto invalid = [&](const std::string& why) {
+    return make_error(Code::InvalidArgument, "invalid volume specification: '" + spec + "': " + why);
+  };
+  if (parts.size() < 2 || parts.size() > 3) {
+    if (parts.size() == 1 && !spec.empty() && spec[0] == '/') {
+      return invalid("anonymous volumes need the volume driver, which this berth does not load yet");
+    }
+    return invalid("expected SOURCE:DESTINATION[:OPTIONS]");
+  }
+  ParsedBind b;
+  b.source = parts[0];
+  b.destination = parts[1];
+  if (b.source.empty() || b.source[0] != '/') {
+    return invalid("named volumes need the volume driver, which this berth does not load yet");
+  }
+  if (b.destination.empty() || b.destination[0] != '/') {
+    return invalid("invalid mount path: '" + b.destination + "' mount path must be absolute");
+  }
+  b.destination = clean_path(b.destination);
+  if (b.destination == "/") return invalid("invalid mount path: '/' is not allowed");
+  b.source = clean_path(b.source);
+  if (parts.size() == 3) {
+    b.mode = parts[2];
+    for (const auto& opt : util::split(parts[2], ',')) {
+      if (opt == "ro") {
+        b.rw = false;
+      } else if (opt == "rw" || opt == "z" || opt == "Z" || opt == "rprivate" || opt == "private") {
+      } else {
+        return invalid("invalid mode: " + opt);
+      }
+    }
+  }
+  return b;
+}
+
+struct NetworkChoice {
+  std::string name;
+  std::string driver;
+  bool host_namespace = false;
+};
+
+// Docker's predefined networks: "none" and "host"; "" is the host's configured default.
+// User-defined networks arrive with the network manager.
+Result<NetworkChoice> choose_network(Engine& e, const std::string& requested) {
+  NetworkChoice n;
+  n.name = requested.empty() ? e.config().default_network.name : requested;
+  if (n.name == "none") {
+    n.driver = "null";
+  } else if (n.name == "host") {
+    n.driver = "host";
+  } else if (n.name == e.config().default_network.name) {
+    n.driver = e.config().default_network.driver;
+  } else {
+    return make_error(Code::NotFound, "network " + n.name + " not found");
+  }
+  BERTH_ASSIGN(auto driver, e.plugins().network(n.driver));
+  auto caps = driver->capabilities();
+  if (caps.needs_ipam) {
+    return make_error(Code::Unsupported, "network " + n.name + " uses driver '" + n.driver +
+                                             "', which needs address management this berth lacks");
+  }
+  n.host_namespace = caps.uses_host_namespace;
+  return n;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// resolv.conf as Docker writes it for a container that does not share the host's network:
+// the host's file without loopback resolvers, which would not answer from a new namespace.
+std::string container_resolv_conf(bool host_network) {
+  auto host = fs::read_file("/etc/resolv.conf");
+  std::string text = host ? *host : "";
+  if (host_network) return text;
+  std::string out;
+  bool has_ns = false;
+  for (const auto& line : util::split(text, '\n')) {
+    std::string t = util::trim(line);
+    if (util::starts_with(t, "nameserver")) {
+      std::string addr = util::trim(t.substr(10));
+      if (util::starts_with(addr, "127.") || addr == "::1") continue;
+      has_ns = true;
+    }
+    if (!line.empty()) out += line + "\n";
+  }
+  if (!has_ns) out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  return out;
+}
+
+constexpr const char* kHostsFile =
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n";
+
+// Sends SIGKILL to every process left in the container's cgroups, then removes them.
+void release_cgroups(const json& runtime) {
+  auto dirs = json_strings(runtime.value("cgroups", json::array()));
+  for (const auto& d : dirs) {
+    auto procs = fs::read_file(d + "/cgroup.procs");
+    if (!procs) continue;
+    for (const auto& line : util::split(*procs, '\n')) {
+      if (!line.empty()) ::kill(std::atoi(line.c_str()), SIGKILL);
+    }
+  }
+  (void)runtime::destroy_cgroups(dirs);
+}
+
+Status delete_record(Engine& e, const std::string& id) {
+  BERTH_ASSIGN(auto st, e.db().prepare("DELETE FROM containers WHERE id = ?"));
+  st.bind(1, id);
+  return st.run();
+}
+
+// Waits until the process behind `pidfd` exits, up to `timeout_ms` (-1: forever).
+bool wait_pidfd(int pidfd, int timeout_ms) {
+  struct pollfd p {pidfd, POLLIN, 0};
+  while (true) {
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0;
+  }
+}
+
+int pidfd_for(pid_t pid, uint64_t start_time) {
+  if (pid <= 0) return -1;
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return -1;
+  // The pid may have been reused since it was recorded.
+  if (start_time != 0 && util::process_start_time(pid) != start_time) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<Container> find(Engine& e, const std::string& ref) {
+  if (ref.empty()) return no_such(ref);
+  std::string name = ref[0] == '/' ? ref.substr(1) : ref;
+  BERTH_ASSIGN(auto by_id, query(e, "WHERE id = ?", ref));
+  if (!by_id.empty()) return by_id.front();
+  BERTH_ASSIGN(auto by_name, query(e, "WHERE name = ?", name));
+  if (!by_name.empty()) return by_name.front();
+  if (!is_hex(ref)) return no_such(ref);
+  BERTH_ASSIGN(auto by_prefix, query(e, "WHERE substr(id, 1, " + std::to_string(ref.size()) + ") = ?", ref));
+  if (by_prefix.size() > 1) {
+    return make_error(Code::Conflict, "multiple IDs found with provided prefix: " + ref);
+  }
+  if (by_prefix.empty()) return no_such(ref);
+  return by_prefix.front();
+}
+
+Result<std::vector<Container>> list_all(Engine& e) {
+  return query(e, "ORDER BY created_ns DESC, rowid DESC", "");
+}
+
+Status reconcile(Engine& e) {
+  BERTH_ASSIGN(auto rows, query(e, "WHERE state IN ('creating', 'starting', 'removing', 'running')", ""));
+  for (const auto& c : rows) {
+    if (c.state == "running") {
+      if (util::process_alive(c.monitor_pid, c.monitor_start)) continue;
+      // The monitor was killed: nothing records this run any more, so end it.
+      BERTH_ASSIGN(bool mine, claim(e, c.id, "running", c.owner_pid, "starting"));
+      if (!mine) continue;
+      release_cgroups(c.runtime);
+      BERTH_ASSIGN(auto st, e.db().prepare(
+          "UPDATE containers SET state = 'exited', exit_code = 255, finished_ns = ?, pid = 0, "
+          "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
+          "error = 'the container monitor exited unexpectedly' WHERE id = ?"));
+      st.bind(1, util::now_ns()).bind(2, c.id);
+      BERTH_TRY(st.run());
+      if (c.spec.value("HostConfig", json::object()).value("AutoRemove", false)) {
+        BERTH_ASSIGN(bool again, claim(e, c.id, "exited", std::nullopt, "removing"));
+        if (again) BERTH_TRY(destroy(e, c.id));
+      }
+      continue;
+    }
+    if (util::process_alive(c.owner_pid, c.owner_start)) continue;
+    if (c.state == "starting") {
+      BERTH_ASSIGN(bool mine, claim(e, c.id, "starting", c.owner_pid, "starting"));
+      if (!mine) continue;
+      release_cgroups(c.runtime);
+      BERTH_ASSIGN(auto st, e.db().prepare(
+          "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
+          "pid = 0, monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
+          "error = 'start was interrupted' WHERE id = ?"));
+      st.bind(1, c.id);
+      BERTH_TRY(st.run());
+      continue;
+    }
+    // "creating" or "removing" whose owner died: finish the removal.
+    BERTH_ASSIGN(bool mine, claim(e, c.id, c.state, c.owner_pid, "removing"));
+    if (mine) BERTH_TRY(destroy(e, c.id));
+  }
+  return {};
+}
+
+Result<Container> create(Engine& e, const CreateRequest& req) {
+  auto image = e.images().resolve(req.image);
+  if (!image) {
+    if (image.error().code == Code::NotFound) {
+      auto ref = images::parse_reference(req.image);
+      std::string shown = ref ? ref->familiar() : req.image;
+      return make_error(Code::NotFound, "Unable to find image '" + shown +
+                                            "' locally, and this berth cannot pull yet: No such image: " + shown);
+    }
+    return std::move(image).error();
+  }
+  BERTH_ASSIGN(json image_config, e.images().config(*image));
+  json icfg = image_config.value("config", json::object());
+  if (icfg.is_null()) icfg = json::object();
+
+  std::vector<std::string> entrypoint =
+      req.entrypoint_set ? req.entrypoint : json_strings(icfg.value("Entrypoint", json::array()));
+  std::vector<std::string> cmd = req.command;
+  if (cmd.empty() && !req.entrypoint_set) cmd = json_strings(icfg.value("Cmd", json::array()));
+  std::vector<std::string> argv = entrypoint;
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  if (argv.empty()) return make_error(Code::InvalidArgument, "No command specified");
+
+  if (!req.name.empty() && !valid_name(req.name)) {
+    return make_error(Code::InvalidArgument, "Invalid container name (" + req.name +
+                                                 "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  }
+  std::vector<ParsedBind> binds;
+  for (const auto& v : req.volumes) {
+    BERTH_ASSIGN(auto b, parse_bind(v));
+    for (const auto& other : binds) {
+      if (other.destination == b.destination) {
+        return make_error(Code::InvalidArgument, "Duplicate mount point: " + b.destination);
+      }
+    }
+    binds.push_back(b);
+  }
+  BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
+
+  std::string id = util::random_hex(32);
+  std::string hostname = !req.hostname.empty() ? req.hostname
+                         : net.host_namespace  ? host_name()
+                                               : id.substr(0, 12);
+  std::vector<std::string> env = merge_env(json_strings(icfg.value("Env", json::array())), req.env);
+  std::string workdir = !req.workdir.empty() ? req.workdir : icfg.value("WorkingDir", std::string());
+  std::string user = !req.user.empty() ? req.user : icfg.value("User", std::string());
+  json labels = icfg.value("Labels", json::object());
+  if (labels.is_null()) labels = json::object();
+  for (const auto& [k, v] : req.labels) labels[k] = v;
+
+  json mounts = json::array();
+  json bind_strings = json::array();
+  for (const auto& b : binds) {
+    mounts.push_back({{"Type", "bind"},
+                      {"Source", b.source},
+                      {"Destination", b.destination},
+                      {"Mode", b.mode},
+                      {"RW", b.rw},
+                      {"Propagation", "rprivate"}});
+    bind_strings.push_back(b.source + ":" + b.destination + (b.mode.empty() ? "" : ":" + b.mode));
+  }
+  json spec = {
+      {"Path", argv.front()},
+      {"Args", std::vector<std::string>(argv.begin() + 1, argv.end())},
+      {"Config",
+       {{"Hostname", hostname},
+        {"Domainname", ""},
+        {"User", user},
+        {"AttachStdin", req.interactive},
+        {"Tty", req.tty},
+        {"OpenStdin", req.interactive},
+        {"StdinOnce", false},
+        {"Env", env},
+        {"Cmd", cmd.empty() ? json(nullptr) : json(cmd)},
+        {"Image", req.image},
+        {"WorkingDir", workdir},
+        {"Entrypoint", entrypoint.empty() ? json(nullptr) : json(entrypoint)},
+        {"Labels", labels}}},
+      {"HostConfig",
+       {{"Binds", binds.empty() ? json(nullptr) : bind_strings},
+        {"NetworkMode", net.name},
+        {"AutoRemove", req.auto_remove},
+        {"LogConfig", {{"Type", "json-file"}, {"Config", json::object()}}},
+        {"RestartPolicy", {{"Name", "no"}, {"MaximumRetryCount", 0}}}}},
+      {"Mounts", mounts},
+      {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}}},
+  };
+
+  // Record the intent first: a process killed from here on leaves a "creating" row owned by
+  // a dead pid, which reconcile() removes with everything made for it.
+  std::string name = req.name;
+  pid_t me = ::getpid();
+  for (int attempt = 0;; ++attempt) {
+    if (req.name.empty()) name = generate_name(attempt);
+    BERTH_ASSIGN(auto ins, e.db().prepare(
+        "INSERT INTO containers(id, name, image_id, created_ns, state, owner_pid, owner_start, spec) "
+        "VALUES (?, ?, ?, ?, 'creating', ?, ?, ?)"));
+    ins.bind(1, id).bind(2, name).bind(3, image->id).bind(4, util::now_ns());
+    ins.bind(5, int64_t{me}).bind(6, static_cast<int64_t>(util::process_start_time(me))).bind(7, spec.dump());
+    Status s = ins.run();
+    if (s) break;
+    if (s.error().code != Code::AlreadyExists) return std::move(s).error();
+    if (!req.name.empty()) {
+      auto holder = find(e, name);
+      return make_error(Code::Conflict, "Conflict. The container name \"/" + name +
+                                            "\" is already in use by container \"" +
+                                            (holder ? holder->id : std::string("?")) +
+                                            "\". You have to remove (or rename) that container to "
+                                            "be able to reuse that name.");
+    }
+    if (attempt > 20) return std::move(s).error().wrap("generate a container name");
+  }
+  sdk::ScopeGuard undo([&] { (void)destroy(e, id); });
+
+  std::string dir = e.container_dir(id);
+  BERTH_TRY(fs::make_dirs(dir, 0710));
+  BERTH_TRY(fs::write_file_atomic(dir + "/hostname", hostname + "\n"));
+  std::string hosts = kHostsFile;
+  if (net.host_namespace) {
+    auto h = fs::read_file("/etc/hosts");
+    if (h) hosts = *h;
+  }
+  BERTH_TRY(fs::write_file_atomic(dir + "/hosts", hosts));
+  BERTH_TRY(fs::write_file_atomic(dir + "/resolv.conf", container_resolv_conf(net.host_namespace)));
+  // Bind sources that do not exist are made as directories, as Docker does for -v.
+  for (const auto& b : binds) {
+    if (!fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
+  }
+  BERTH_TRY(e.storage().prepare(id, image->top_chain_id, {{"container", id}}).status());
+
+  BERTH_ASSIGN(auto upd, e.db().prepare(
+      "UPDATE containers SET state = 'created', owner_pid = 0, owner_start = 0 WHERE id = ?"));
+  upd.bind(1, id);
+  BERTH_TRY(upd.run());
+  undo.dismiss();
+  return find(e, id);
+}
+
+Result<StartReport> start(Engine& e, const Container& c, bool attach) {
+  StartReport report;
+  if (c.state == "running") {
+    report.started = true;
+    report.pid = c.pid;
+    report.monitor_pid = c.monitor_pid;
+    return report;
+  }
+  bool mine = false;
+  for (const char* from : {"created", "exited"}) {
+    if (c.state != from) continue;
+    BERTH_ASSIGN(mine, claim(e, c.id, from, std::nullopt, "starting"));
+  }
+  if (!mine) {
+    return make_error(Code::Conflict, "container " + c.short_id() + " is " + c.state +
+                                          "; another command is working on it");
+  }
+  int status[2];
+  if (::pipe2(status, O_CLOEXEC) != 0) return sys_error("pipe");
+
+  // Signals that should reach the container while we are attached are taken through a
+  // signalfd; the monitor restores the default mask.
+  sigset_t fwd, old;
+  sigemptyset(&fwd);
+  if (attach) {
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&fwd, s);
+  }
+  ::sigprocmask(SIG_BLOCK, &fwd, &old);
+  sdk::ScopeGuard restore_mask([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+
+  Container handed = c;
+  handed.owner_pid = ::getpid();
+  e.close_db();
+  pid_t mon = ::fork();
+  if (mon == 0) {
+    ::close(status[0]);
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    monitor::monitor_main(e, handed, status[1], attach);
+  }
+  int fork_errno = errno;
+  ::close(status[1]);
+  Status reopened = e.reopen_db();
+  if (mon < 0) {
+    ::close(status[0]);
+    return sys_error("fork the container monitor", fork_errno);
+  }
+  BERTH_TRY(reopened);
+  report.monitor_pid = mon;
+
+  int sfd = attach ? ::signalfd(-1, &fwd, SFD_CLOEXEC) : -1;
+  std::string buf;
+  bool done = false;
+  bool got_exit = false;
+  while (!done) {
+    struct pollfd p[2] = {{status[0], POLLIN, 0}, {sfd, POLLIN, 0}};
+    int r = ::poll(p, sfd >= 0 ? 2 : 1, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (sfd >= 0 && (p[1].revents & POLLIN)) {
+      struct signalfd_siginfo si {};
+      if (::read(sfd, &si, sizeof si) == sizeof si && report.pid > 0) {
+        ::kill(report.pid, static_cast<int>(si.ssi_signo));
+      }
+    }
+    if (!(p[0].revents & (POLLIN | POLLHUP))) continue;
+    char chunk[512];
+    ssize_t n = ::read(status[0], chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.size() < 2) continue;
+      std::string rest = line.substr(2);
+      if (line[0] == 'S') {
+        report.started = true;
+        report.pid = std::atoi(rest.c_str());
+        if (!attach) done = true;
+      } else if (line[0] == 'E') {
+        auto sp = rest.find(' ');
+        report.exit_code = std::atoi(rest.substr(0, sp).c_str());
+        report.error = sp == std::string::npos ? "" : rest.substr(sp + 1);
+        done = true;
+      } else if (line[0] == 'X') {
+        report.exit_code = std::atoi(rest.c_str());
+        got_exit = true;
+        done = true;
+      }
+    }
+  }
+  if (sfd >= 0) ::close(sfd);
+  ::close(status[0]);
+  if (attach || !report.started) {
+    ::waitpid(mon, nullptr, 0);
+  }
+  if (!report.started && report.error.empty()) {
+    report.exit_code = 125;
+    report.error = "the container monitor exited before starting the container";
+  }
+  if (attach && report.started && !got_exit) {
+    report.exit_code = 125;
+    report.error = "the container monitor exited before the container";
+  }
+  return report;
+}
+
+Status stop(Engine& e, const Container& c, int timeout_s) {
+  if (!c.running()) return {};
+  int mon = pidfd_for(c.monitor_pid, c.monitor_start);
+  if (mon < 0) return reconcile(e);
+  sdk::ScopeGuard close_mon([&] { ::close(mon); });
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0));
+  if (pfd >= 0) {
+    sdk::ScopeGuard close_p([&] { ::close(pfd); });
+    ::syscall(SYS_pidfd_send_signal, pfd, SIGTERM, nullptr, 0);
+    if (!wait_pidfd(pfd, timeout_s < 0 ? -1 : timeout_s * 1000)) {
+      ::syscall(SYS_pidfd_send_signal, pfd, SIGKILL, nullptr, 0);
+    }
+  }
+  // The monitor records the exit (and removes an --rm container) before it exits.
+  if (!wait_pidfd(mon, 30000)) {
+    return make_error(Code::Unavailable, "container " + c.short_id() + " did not stop: its monitor is not answering");
+  }
+  return {};
+}
+
+Status remove(Engine& e, const Container& c, bool force) {
+  if (c.running() || c.state == "starting") {
+    if (!force) {
+      return make_error(Code::Conflict, "cannot remove container \"/" + c.name +
+                                            "\": container is running: stop the container before "
+                                            "removing or force remove");
+    }
+    BERTH_TRY(stop(e, c, 0));
+  }
+  // The monitor of an --rm container may have removed it meanwhile.
+  auto now = find(e, c.id);
+  if (!now) return now.error().code == Code::NotFound ? Status{} : Status(std::move(now).error());
+  for (const char* from : {"created", "exited"}) {
+    if (now->state != from) continue;
+    BERTH_ASSIGN(bool mine, claim(e, c.id, from, std::nullopt, "removing"));
+    if (mine) return destroy(e, c.id);
+  }
+  if (now->state == "removing") return {};
+  return make_error(Code::Conflict, "container " + c.short_id() + " is " + now->state +
+                                        "; another command is working on it");
+}
+
+Status destroy(Engine& e, const std::string& id) {
+  auto c = find(e, id);
+  if (c) release_cgroups(c->runtime);
+  Status removed = e.storage().remove(id);
+  if (!removed && removed.error().code != Code::NotFound) return removed;
+  BERTH_TRY(fs::remove_tree(e.container_dir(id)));
+  return delete_record(e, id);
+}
+
+std::string status_text(const Container& c, int64_t now_ns) {
+  if (c.state == "running") {
+    return "Up " + util::human_duration((now_ns - c.started_ns) / 1000000000);
+  }
+  if (c.state == "exited") {
+    return "Exited (" + std::to_string(c.exit_code) + ") " +
+           util::human_duration((now_ns - c.finished_ns) / 1000000000) + " ago";
+  }
+  if (c.state == "removing") return "Removal In Progress";
+  return "Created";
+}
+
+}  // namespace berth::containers

@@ -1,0 +1,266 @@
+#include "monitor/monitor.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "berth/sdk/fs.hpp"
+#include "monitor/json_log.hpp"
+#include "runtime/cgroups.hpp"
+#include "runtime/spawn.hpp"
+#include "util/util.hpp"
+
+namespace berth::monitor {
+
+using nlohmann::json;
+namespace fs = sdk::fs;
+
+namespace {
+
+void report(int fd, const std::string& line) {
+  if (fd >= 0) (void)util::write_all(fd, line + "\n");
+}
+
+// The monitor must not hold any descriptor of the CLI that forked it (a test harness
+// reading the CLI's output until EOF would otherwise wait for the container to end).
+void close_inherited(const std::set<int>& keep) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return;
+  std::vector<int> fds;
+  while (auto* ent = ::readdir(d)) {
+    if (ent->d_name[0] == '.') continue;
+    int fd = std::atoi(ent->d_name);
+    if (fd > 2 && fd != ::dirfd(d) && !keep.count(fd)) fds.push_back(fd);
+  }
+  ::closedir(d);
+  for (int fd : fds) ::close(fd);
+}
+
+std::vector<std::string> strings_of(const json& j) {
+  std::vector<std::string> out;
+  if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// HOME from the container's /etc/passwd is the runtime's job; Docker sets HOSTNAME too.
+std::vector<std::string> process_env(const json& config) {
+  auto env = strings_of(config.value("Env", json::array()));
+  bool has_home = false;
+  bool has_hostname = false;
+  for (const auto& kv : env) {
+    has_home |= util::starts_with(kv, "HOME=");
+    has_hostname |= util::starts_with(kv, "HOSTNAME=");
+  }
+  if (!has_hostname) env.insert(env.begin() + (env.empty() ? 0 : 1), "HOSTNAME=" + config.value("Hostname", std::string()));
+  if (!has_home) env.push_back("HOME=/root");
+  return env;
+}
+
+Status exec_update(Engine& e, const std::string& sql, const std::vector<std::string>& text,
+                   const std::vector<int64_t>& ints) {
+  BERTH_ASSIGN(auto st, e.db().prepare(sql));
+  int i = 1;
+  for (int64_t v : ints) st.bind(i++, v);
+  for (const auto& v : text) st.bind(i++, v);
+  return st.run();
+}
+
+}  // namespace
+
+void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool attach) {
+  ::setsid();
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  int out_sink = -1, err_sink = -1;
+  if (attach) {
+    out_sink = ::fcntl(1, F_DUPFD_CLOEXEC, 3);
+    err_sink = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+  }
+  int devnull = ::open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3; ++fd) ::dup2(devnull, fd);
+  if (devnull > 2) ::close(devnull);
+  close_inherited({status_fd, out_sink, err_sink});
+
+  const std::string& id = c.id;
+  pid_t me = ::getpid();
+  auto fail = [&](int code, const std::string& msg) {
+    report(status_fd, "E " + std::to_string(code) + " " + msg);
+    ::_exit(code);
+  };
+  if (Status s = e.reopen_db(); !s) fail(125, s.error().what());
+
+  // Take the start over from the CLI; if a reconcile already undid it, stop here.
+  {
+    auto st = e.db().prepare(
+        "UPDATE containers SET owner_pid = ?, owner_start = ?, monitor_pid = ?, monitor_start = ? "
+        "WHERE id = ? AND state = 'starting' AND owner_pid = ?");
+    if (!st) fail(125, st.error().what());
+    int64_t start = static_cast<int64_t>(util::process_start_time(me));
+    st->bind(1, int64_t{me}).bind(2, start).bind(3, int64_t{me}).bind(4, start).bind(5, id).bind(6, int64_t{c.owner_pid});
+    if (Status s = st->run(); !s) fail(125, s.error().what());
+    if (e.db().changes() != 1) fail(125, "the start of container " + c.short_id() + " was interrupted");
+  }
+
+  std::vector<std::string> cgroups;
+  auto undo_start = [&](int code, const std::string& msg) {
+    (void)runtime::destroy_cgroups(cgroups);
+    (void)exec_update(e,
+                      "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
+                      "exit_code = ?, owner_pid = 0, owner_start = 0, monitor_pid = 0, monitor_start = 0, "
+                      "pid = 0, runtime = '{}', error = ? WHERE id = ?",
+                      {msg, id}, {code});
+    fail(code, msg);
+  };
+
+  const json& spec = c.spec;
+  json config = spec.value("Config", json::object());
+  json network = spec.value("Network", json::object());
+  std::string dir = e.container_dir(id);
+
+  auto made = runtime::create_cgroups(id);
+  if (!made) undo_start(125, made.error().what());
+  cgroups = *made;
+  {
+    json rt = {{"cgroups", cgroups}};
+    if (Status s = exec_update(e, "UPDATE containers SET runtime = ? WHERE id = ?", {rt.dump(), id}, {}); !s) {
+      undo_start(125, s.error().what());
+    }
+  }
+  auto mounts = e.storage().mounts(id);
+  if (!mounts) undo_start(125, mounts.error().what());
+  std::string rootfs = dir + "/rootfs";
+  if (Status s = fs::make_dirs(rootfs, 0700); !s) undo_start(125, s.error().what());
+
+  int log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (log_fd < 0) undo_start(125, std::string("open the container log: ") + std::strerror(errno));
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    undo_start(125, std::string("pipe: ") + std::strerror(errno));
+  }
+
+  runtime::SpawnConfig sc;
+  sc.id = id;
+  sc.hostname = config.value("Hostname", std::string());
+  sc.rootfs = rootfs;
+  sc.root_mounts = *mounts;
+  sc.new_netns = !network.value("HostNamespace", false);
+  for (const auto& m : spec.value("Mounts", json::array())) {
+    sc.binds.push_back({m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)});
+  }
+  // The engine's files go last so that they are what the container sees at those paths.
+  sc.binds.push_back({dir + "/hostname", "/etc/hostname", false});
+  sc.binds.push_back({dir + "/hosts", "/etc/hosts", false});
+  sc.binds.push_back({dir + "/resolv.conf", "/etc/resolv.conf", false});
+  sc.argv.push_back(spec.value("Path", ""));
+  for (const auto& a : strings_of(spec.value("Args", json::array()))) sc.argv.push_back(a);
+  sc.env = process_env(config);
+  sc.cwd = config.value("WorkingDir", std::string());
+  sc.user = config.value("User", std::string());
+  sc.cgroup_dirs = cgroups;
+  sc.stdout_fd = out[1];
+  sc.stderr_fd = err[1];
+
+  runtime::StartFailure failure;
+  auto spawned = runtime::spawn_container(sc, &failure);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (!spawned) undo_start(failure.exit_code, failure.message);
+
+  if (Status s = exec_update(e,
+                             "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, "
+                             "exit_code = 0, finished_ns = 0, owner_pid = 0, owner_start = 0, error = '' WHERE id = ?",
+                             {id}, {spawned->pid, util::now_ns()});
+      !s) {
+    ::kill(spawned->pid, SIGKILL);
+    ::waitpid(spawned->pid, nullptr, 0);
+    undo_start(125, s.error().what());
+  }
+  // Between starts the database is not needed; close it so a long-lived monitor holds no
+  // file of the state root but its log.
+  e.close_db();
+  report(status_fd, "S " + std::to_string(spawned->pid));
+
+  JsonLogWriter log(log_fd);
+  int sinks[3] = {-1, out_sink, err_sink};
+  struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}};
+  int open_streams = 2;
+  bool exited = false;
+  int wstatus = 0;
+  char buf[65536];
+  while (open_streams > 0 || !exited) {
+    // After the first process exits the namespace's other processes are killed by the
+    // kernel and the pipes close; the timeout only guards against a descriptor passed on.
+    int r = ::poll(p, 3, exited ? 2000 : -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        ::close(p[i].fd);
+        p[i].fd = -1;
+        --open_streams;
+        continue;
+      }
+      std::string_view data(buf, static_cast<size_t>(n));
+      log.write(i + 1, data);
+      if (sinks[i + 1] >= 0 && !util::write_all(sinks[i + 1], data)) {
+        ::close(sinks[i + 1]);
+        sinks[i + 1] = -1;
+      }
+    }
+    if (!exited && (p[2].revents & POLLIN)) {
+      while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
+      }
+      exited = true;
+      p[2].fd = -1;
+    }
+  }
+  if (!exited) {
+    while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+  }
+  log.flush();
+  ::close(log_fd);
+  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  for (int fd : {out_sink, err_sink}) {
+    if (fd >= 0) ::close(fd);
+  }
+  (void)runtime::destroy_cgroups(cgroups);
+  ::rmdir(rootfs.c_str());
+
+  if (Status s = e.reopen_db(); s) {
+    (void)exec_update(e,
+                      "UPDATE containers SET state = 'exited', exit_code = ?, finished_ns = ?, pid = 0, "
+                      "monitor_pid = 0, monitor_start = 0, runtime = '{}' WHERE id = ?",
+                      {id}, {code, util::now_ns()});
+    if (spec.value("HostConfig", json::object()).value("AutoRemove", false)) {
+      auto st = e.db().prepare(
+          "UPDATE containers SET state = 'removing', owner_pid = ?, owner_start = ? WHERE id = ? AND state = 'exited'");
+      if (st) {
+        st->bind(1, int64_t{me}).bind(2, static_cast<int64_t>(util::process_start_time(me))).bind(3, id);
+        if (st->run() && e.db().changes() == 1) (void)containers::destroy(e, id);
+      }
+    }
+  }
+  report(status_fd, "X " + std::to_string(code));
+  ::_exit(0);
+}
+
+}  // namespace berth::monitor
