@@ -13,8 +13,9 @@
 namespace berth::config {
 
 struct DefaultNetwork {
-  std::string name;
-  std::string driver;
+  // Without [networks.default], containers join `none` (a namespace with only lo).
+  std::string name = "none";
+  std::string driver = "null";
   std::string subnet;
   std::string gateway;
 };

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <set>
+
 #include <cstring>
 
 #include "berth/sdk/fs.hpp"
@@ -81,6 +83,7 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) 
   }
   archive_entry* entry = nullptr;
   std::vector<char> buf(1 << 16);
+  std::set<std::string> seen;
   for (;;) {
     int r = archive_read_next_header(in, &entry);
     if (r == ARCHIVE_EOF) break;
@@ -101,8 +104,15 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) 
         return fail("archive entry '" + original + "' is a hard link to '" + hl +
                     "', outside the root");
       }
+      // A hard link may only name an entry the archive already holds: anything else
+      // would link to whatever the host has at that path, or fail half-way.
+      if (seen.count(target) == 0) {
+        return fail("archive entry '" + original + "' is a hard link to '" + hl +
+                    "', which is not in the archive before it");
+      }
       archive_entry_set_hardlink(entry, target.c_str());
     }
+    seen.insert(name);
     if (archive_write_header(out, entry) != ARCHIVE_OK) {
       return fail(std::string("write layer: ") + archive_error_string(out));
     }

@@ -60,10 +60,17 @@ Status validate_key(const std::string& key) {
 }  // namespace
 
 OverlayDriver::OverlayDriver(const sdk::DriverContext& ctx)
-    : root_(ctx.state_dir), log_(ctx.logger) {}
+    : root_(ctx.state_dir), log_(ctx.logger) {
+  // validate_options() has accepted the options before the constructor runs.
+  if (auto it = ctx.options.find("index"); it != ctx.options.end()) index_ = it->second;
+}
 
+// [drivers."storage.overlay"]
+//   index = "off" | "on"   overlayfs's inode index (off by default, as in Docker: it makes
+//                          lower layers unshareable between mounts that disagree on it)
 Status OverlayDriver::validate_options(const sdk::Options& options) {
   sdk::OptionReader r(options, "storage driver 'overlay'");
+  BERTH_TRY(r.get_enum("index", "off", {"on", "off"}).status());
   return r.finish();
 }
 
@@ -83,7 +90,7 @@ Status OverlayDriver::init() {
 
 sdk::Options OverlayDriver::status() const {
   return {{"Backing Filesystem", fs::fs_type_name(root_)}, {"Supports d_type", "true"},
-          {"Root Dir", root_}};
+          {"Root Dir", root_}, {"Index", index_}};
 }
 
 std::string OverlayDriver::key_path(const std::string& key) const {
@@ -205,7 +212,7 @@ Result<std::vector<sdk::Mount>> OverlayDriver::mounts_of(const Record& rec) cons
   }
   return std::vector<sdk::Mount>{
       {"overlay", "overlay", "",
-       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=off"}}};
+       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=" + index_}}};
 }
 
 Result<std::vector<sdk::Mount>> OverlayDriver::mounts(const std::string& key) {

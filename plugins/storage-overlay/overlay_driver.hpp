@@ -57,6 +57,7 @@ class OverlayDriver final : public sdk::StorageDriver {
   Result<std::vector<sdk::Mount>> create(const std::string& key, const std::string& parent,
                                          const sdk::Labels& labels, sdk::SnapshotKind kind);
   Result<Record> load(const std::string& key) const;
+  std::string index_ = "off";
   Result<Record> load_id(const std::string& id) const;
   Status store_meta(const Record& rec) const;
   Result<std::vector<sdk::Mount>> mounts_of(const Record& rec) const;

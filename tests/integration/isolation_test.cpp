@@ -1,0 +1,112 @@
+// What a container sees of the host, each checked with real containers.
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+
+namespace berth::it {
+namespace {
+
+class Isolation : public BerthTest {
+ protected:
+  void SetUp() override {
+    BerthTest::SetUp();
+    import_busybox();
+  }
+};
+
+std::string host_interfaces() {
+  return trim(exec({"sh", "-c", "ls /sys/class/net | sort"}).out);
+}
+
+TEST_F(Isolation, ThePidOneIsTheContainersProgram) {
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "sh", "-c", "echo $$"}), "1");
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "cat", "/proc/1/comm"}), "cat");
+  // Only the container's own processes are visible: the shell, ls and wc.
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "sh", "-c", "ls -d /proc/[0-9]* | wc -l"}), "3");
+}
+
+TEST_F(Isolation, TheHostnameIsTheShortId) {
+  std::string id = ok({"create", "busybox", "hostname"});
+  EXPECT_EQ(ok({"start", "-a", id}), id.substr(0, 12));
+  std::string id2 = ok({"create", "busybox", "cat", "/etc/hostname"});
+  EXPECT_EQ(ok({"start", "-a", id2}), id2.substr(0, 12));
+  EXPECT_EQ(ok({"run", "--rm", "-h", "custom-host", "busybox", "hostname"}), "custom-host");
+}
+
+TEST_F(Isolation, TheContainerSeesOnlyItsOwnMounts) {
+  // A mount the test makes on the host must not appear inside.
+  std::string marker = root_ + "/host-only-marker";
+  ASSERT_EQ(mkdir(marker.c_str(), 0700), 0);
+  ASSERT_EQ(mount("berth-it-marker", marker.c_str(), "tmpfs", 0, "size=1m"), 0) << strerror(errno);
+  std::string mounts = ok({"run", "--rm", "busybox", "cat", "/proc/self/mounts"});
+  umount2(marker.c_str(), MNT_DETACH);
+  EXPECT_EQ(mounts.find("berth-it-marker"), std::string::npos) << mounts;
+  EXPECT_NE(mounts.find("overlay / overlay"), std::string::npos) << mounts;
+  EXPECT_NE(mounts.find("proc /proc proc"), std::string::npos) << mounts;
+  EXPECT_NE(mounts.find("sysfs /sys sysfs ro"), std::string::npos) << mounts;
+  // The container's root is not visible on the host either.
+  EXPECT_TRUE(mounts_containing(state_).empty());
+}
+
+TEST_F(Isolation, NetworkNoneHasOnlyLoopback) {
+  EXPECT_EQ(ok({"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"}), "lo");
+  // The default network of the embedded stack is `none` too.
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "ls", "/sys/class/net"}), "lo");
+  std::string up = ok({"run", "--rm", "--network", "none", "busybox", "cat", "/sys/class/net/lo/operstate"});
+  EXPECT_TRUE(up == "unknown" || up == "up") << up;
+}
+
+TEST_F(Isolation, NetworkHostSharesInterfacesAndHostname) {
+  std::string inside = ok({"run", "--rm", "--network", "host", "busybox", "sh", "-c", "ls /sys/class/net | sort"});
+  EXPECT_EQ(inside, host_interfaces());
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  EXPECT_EQ(ok({"run", "--rm", "--network", "host", "busybox", "hostname"}), host);
+  std::string j = ok({"run", "-d", "--network", "host", "busybox", "true"});
+  EXPECT_NE(ok({"inspect", j}).find("\"NetworkMode\": \"host\""), std::string::npos);
+}
+
+TEST_F(Isolation, WritesStayInTheirContainer) {
+  std::string a = unique("writer");
+  ok({"create", "--name", a, "busybox", "sh", "-c",
+      "cat /written 2>/dev/null; echo mine > /written; echo changed > /etc/group"});
+  EXPECT_EQ(ok({"start", "-a", a}), "");
+  // Another container from the same image sees the image, not a's changes.
+  EXPECT_EQ(berth({"run", "--rm", "busybox", "cat", "/written"}).code, 1);
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "head", "-1", "/etc/group"}), "root:x:0:");
+  // a keeps its layer across starts, until it is removed.
+  EXPECT_EQ(ok({"start", "-a", a}), "mine");
+  ok({"rm", a});
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "sh", "-c", "ls /written 2>&1; true"}),
+            "ls: /written: No such file or directory");
+}
+
+TEST_F(Isolation, BindMountsOfDirectoriesFilesAndReadOnly) {
+  std::string dir = root_ + "/bind-dir";
+  std::string file = root_ + "/bind-file";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  write_file(dir + "/from-host", "host data\n");
+  write_file(file, "single file\n");
+  EXPECT_EQ(ok({"run", "--rm", "-v", dir + ":/data", "busybox", "sh", "-c", "cat /data/from-host; echo back > /data/from-ctr"}),
+            "host data");
+  EXPECT_EQ(read_file(dir + "/from-ctr"), "back\n");
+  EXPECT_EQ(ok({"run", "--rm", "-v", file + ":/etc/motd", "busybox", "cat", "/etc/motd"}), "single file");
+  Output ro = berth({"run", "--rm", "-v", dir + ":/data:ro", "busybox", "sh", "-c", "echo x > /data/nope"});
+  EXPECT_NE(ro.code, 0);
+  EXPECT_NE(ro.err.find("Read-only file system"), std::string::npos) << ro.err;
+  EXPECT_FALSE(exists(dir + "/nope"));
+  // A missing host directory is created.
+  std::string missing = root_ + "/made/by/berth";
+  EXPECT_EQ(ok({"run", "--rm", "-v", missing + ":/m", "busybox", "sh", "-c", "touch /m/t && ls /m"}), "t");
+  EXPECT_TRUE(exists(missing + "/t"));
+  // A bind mount hides what the image had at that path; several -v at once.
+  EXPECT_EQ(ok({"run", "--rm", "-v", dir + ":/bin/extra", "-v", file + ":/f", "busybox", "sh", "-c",
+                "ls /bin/extra | wc -l; cat /f"}),
+            "2\nsingle file");
+}
+
+}  // namespace
+}  // namespace berth::it
