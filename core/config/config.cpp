@@ -18,7 +18,8 @@ const char* embedded_default_config() {
 state_root = "/var/lib/berth"
 run_root = "/run/berth"
 log_level = "warn"
-# plugin_dirs defaults to <directory of the berth binary>/../lib/berth/plugins
+# plugin_dirs defaults to <directory of the berth binary>/../lib/berth/plugins (the
+# installed layout: ../<libdir>/berth/plugins)
 
 [storage]
 driver = "overlay"
@@ -107,7 +108,8 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
   }
   HostConfig cfg;
   cfg.source = source;
-  cfg.plugin_dirs = {util::exe_dir() + "/../lib/berth/plugins"};
+  // Relative to the binary, so the build tree and any install prefix work alike.
+  cfg.plugin_dirs = {util::exe_dir() + "/" + BERTH_PLUGIN_RELDIR};
   BERTH_TRY(check_keys(root, {"engine", "plugins", "storage", "volumes", "networks", "drivers"},
                        "the top level", source));
 
