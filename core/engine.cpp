@@ -1,6 +1,7 @@
 #include "engine.hpp"
 
 #include "berth/sdk/fs.hpp"
+#include "util/util.hpp"
 
 namespace berth {
 
@@ -8,6 +9,7 @@ Result<std::unique_ptr<Engine>> Engine::open(config::HostConfig cfg, sdk::Logger
   std::unique_ptr<Engine> e(new Engine(std::move(cfg)));
   e->plugins_ = std::make_unique<plugin_host::PluginHost>(e->cfg_, logger);
   BERTH_TRY(e->plugins_->load_configured());
+  util::timing_mark("engine: plugins loaded");
   BERTH_TRY(sdk::fs::make_dirs(e->cfg_.state_root, 0711));
   BERTH_TRY(sdk::fs::make_dirs(e->cfg_.run_root, 0711));
   BERTH_TRY(e->reopen_db());

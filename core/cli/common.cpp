@@ -15,6 +15,7 @@ Engine* Cli::engine() {
     print_error(cfg.error());
     return nullptr;
   }
+  util::timing_mark("cli: config loaded");
   if (!globals_.log_level.empty()) cfg->log_level = globals_.log_level;
   logger_ = std::make_unique<plugin_host::SpdLogger>(plugin_host::setup_logging(cfg->log_level));
   auto e = Engine::open(std::move(*cfg), logger_.get());
@@ -23,6 +24,7 @@ Engine* Cli::engine() {
     return nullptr;
   }
   engine_ = std::move(*e);
+  util::timing_mark("cli: engine open (plugins, database)");
   return engine_.get();
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/cli.hpp"
+#include "util/util.hpp"
 
 namespace {
 
@@ -38,6 +39,7 @@ void usage() {
 
 int main(int argc, char** argv) {
   using namespace berth::cli;
+  berth::util::timing_mark("cli: main");
   std::vector<std::string> args(argv + 1, argv + argc);
   Globals g;
   size_t i = 0;

@@ -249,8 +249,13 @@ constexpr const char* kHostsFile =
     "ff02::2\tip6-allrouters\n";
 
 // Sends SIGKILL to every process left in the container's cgroups, then removes them.
-void release_cgroups(const json& runtime) {
+// A monitor killed before it recorded its cgroups leaves them where this process would
+// make them, so both places are looked at.
+void release_cgroups(const json& runtime, const std::string& id) {
   auto dirs = json_strings(runtime.value("cgroups", json::array()));
+  for (const auto& d : runtime::cgroup_dirs_for(id)) {
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end() && fs::exists(d)) dirs.push_back(d);
+  }
   for (const auto& d : dirs) {
     auto procs = fs::read_file(d + "/cgroup.procs");
     if (!procs) continue;
@@ -319,7 +324,7 @@ Status reconcile(Engine& e) {
       // The monitor was killed: nothing records this run any more, so end it.
       BERTH_ASSIGN(bool mine, claim(e, c.id, "running", c.owner_pid, "starting"));
       if (!mine) continue;
-      release_cgroups(c.runtime);
+      release_cgroups(c.runtime, c.id);
       BERTH_ASSIGN(auto st, e.db().prepare(
           "UPDATE containers SET state = 'exited', exit_code = 255, finished_ns = ?, pid = 0, "
           "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
@@ -336,7 +341,7 @@ Status reconcile(Engine& e) {
     if (c.state == "starting") {
       BERTH_ASSIGN(bool mine, claim(e, c.id, "starting", c.owner_pid, "starting"));
       if (!mine) continue;
-      release_cgroups(c.runtime);
+      release_cgroups(c.runtime, c.id);
       BERTH_ASSIGN(auto st, e.db().prepare(
           "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
           "pid = 0, monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
@@ -363,6 +368,7 @@ Result<Container> create(Engine& e, const CreateRequest& req) {
     }
     return std::move(image).error();
   }
+  util::timing_mark("create: image resolved");
   BERTH_ASSIGN(json image_config, e.images().config(*image));
   json icfg = image_config.value("config", json::object());
   if (icfg.is_null()) icfg = json::object();
@@ -464,29 +470,34 @@ Result<Container> create(Engine& e, const CreateRequest& req) {
     }
     if (attempt > 20) return std::move(s).error().wrap("generate a container name");
   }
+  util::timing_mark("create: record inserted");
   sdk::ScopeGuard undo([&] { (void)destroy(e, id); });
 
   std::string dir = e.container_dir(id);
   BERTH_TRY(fs::make_dirs(dir, 0710));
-  BERTH_TRY(fs::write_file_atomic(dir + "/hostname", hostname + "\n"));
+  BERTH_TRY(fs::write_file_atomic(dir + "/hostname", hostname + "\n", 0644, fs::Durability::Atomic));
   std::string hosts = kHostsFile;
   if (net.host_namespace) {
     auto h = fs::read_file("/etc/hosts");
     if (h) hosts = *h;
   }
-  BERTH_TRY(fs::write_file_atomic(dir + "/hosts", hosts));
-  BERTH_TRY(fs::write_file_atomic(dir + "/resolv.conf", container_resolv_conf(net.host_namespace)));
+  BERTH_TRY(fs::write_file_atomic(dir + "/hosts", hosts, 0644, fs::Durability::Atomic));
+  BERTH_TRY(fs::write_file_atomic(dir + "/resolv.conf", container_resolv_conf(net.host_namespace), 0644,
+                                     fs::Durability::Atomic));
   // Bind sources that do not exist are made as directories, as Docker does for -v.
   for (const auto& b : binds) {
     if (!fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
   }
+  util::timing_mark("create: files written");
   BERTH_TRY(e.storage().prepare(id, image->top_chain_id, {{"container", id}}).status());
+  util::timing_mark("create: snapshot prepared");
 
   BERTH_ASSIGN(auto upd, e.db().prepare(
       "UPDATE containers SET state = 'created', owner_pid = 0, owner_start = 0 WHERE id = ?"));
   upd.bind(1, id);
   BERTH_TRY(upd.run());
   undo.dismiss();
+  util::timing_mark("create: done");
   return find(e, id);
 }
 
@@ -523,6 +534,7 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   Container handed = c;
   handed.owner_pid = ::getpid();
   e.close_db();
+  util::timing_mark("start: forking monitor");
   pid_t mon = ::fork();
   if (mon == 0) {
     ::close(status[0]);
@@ -569,6 +581,7 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
       if (line.size() < 2) continue;
       std::string rest = line.substr(2);
       if (line[0] == 'S') {
+        util::timing_mark("start: cli saw started");
         report.started = true;
         report.pid = std::atoi(rest.c_str());
         if (!attach) done = true;
@@ -578,6 +591,7 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
         report.error = sp == std::string::npos ? "" : rest.substr(sp + 1);
         done = true;
       } else if (line[0] == 'X') {
+        util::timing_mark("start: cli saw exit");
         report.exit_code = std::atoi(rest.c_str());
         got_exit = true;
         done = true;
@@ -644,7 +658,7 @@ Status remove(Engine& e, const Container& c, bool force) {
 
 Status destroy(Engine& e, const std::string& id) {
   auto c = find(e, id);
-  if (c) release_cgroups(c->runtime);
+  if (c) release_cgroups(c->runtime, id);
   Status removed = e.storage().remove(id);
   if (!removed && removed.error().code != Code::NotFound) return removed;
   BERTH_TRY(fs::remove_tree(e.container_dir(id)));

@@ -1,7 +1,7 @@
 #include "images/layer.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "util/lazy_libs.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -57,48 +57,49 @@ bool clean_path(std::string* p) {
 }  // namespace
 
 Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) {
+  BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
   int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0) return sys_error("create '" + out_path + "'");
   HashingWriter w{out_fd, {}, false};
-  archive* in = archive_read_new();
-  archive* out = archive_write_new();
-  archive_read_support_filter_all(in);
-  archive_read_support_format_tar(in);
-  archive_read_support_format_gnutar(in);
-  archive_write_set_format_pax_restricted(out);
-  archive_write_set_bytes_per_block(out, 10240);
+  archive* in = la->archive_read_new();
+  archive* out = la->archive_write_new();
+  la->archive_read_support_filter_all(in);
+  la->archive_read_support_format_tar(in);
+  la->archive_read_support_format_gnutar(in);
+  la->archive_write_set_format_pax_restricted(out);
+  la->archive_write_set_bytes_per_block(out, 10240);
   NormalizedLayer result;
   auto fail = [&](const std::string& msg) -> Error {
-    archive_read_free(in);
-    archive_write_free(out);
+    la->archive_read_free(in);
+    la->archive_write_free(out);
     ::close(out_fd);
     ::unlink(out_path.c_str());
     return make_error(Code::InvalidArgument, msg);
   };
-  if (archive_read_open_fd(in, in_fd, 65536) != ARCHIVE_OK) {
-    return fail(std::string("read archive: ") + archive_error_string(in));
+  if (la->archive_read_open_fd(in, in_fd, 65536) != ARCHIVE_OK) {
+    return fail(std::string("read archive: ") + la->archive_error_string(in));
   }
-  if (archive_write_open(out, &w, nullptr, write_cb, nullptr) != ARCHIVE_OK) {
-    return fail(std::string("write layer: ") + archive_error_string(out));
+  if (la->archive_write_open(out, &w, nullptr, write_cb, nullptr) != ARCHIVE_OK) {
+    return fail(std::string("write layer: ") + la->archive_error_string(out));
   }
   archive_entry* entry = nullptr;
   std::vector<char> buf(1 << 16);
   std::set<std::string> seen;
   for (;;) {
-    int r = archive_read_next_header(in, &entry);
+    int r = la->archive_read_next_header(in, &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      return fail(std::string("read archive: ") + archive_error_string(in));
+      return fail(std::string("read archive: ") + la->archive_error_string(in));
     }
-    const char* raw = archive_entry_pathname(entry);
+    const char* raw = la->archive_entry_pathname(entry);
     std::string name = raw != nullptr ? raw : "";
     std::string original = name;
     if (!clean_path(&name)) {
       return fail("archive entry '" + original + "' escapes the root with '..'");
     }
     if (name.empty()) continue;  // the root itself
-    archive_entry_set_pathname(entry, name.c_str());
-    if (const char* hl = archive_entry_hardlink(entry); hl != nullptr) {
+    la->archive_entry_set_pathname(entry, name.c_str());
+    if (const char* hl = la->archive_entry_hardlink(entry); hl != nullptr) {
       std::string target = hl;
       if (!clean_path(&target) || target.empty()) {
         return fail("archive entry '" + original + "' is a hard link to '" + hl +
@@ -110,27 +111,27 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) 
         return fail("archive entry '" + original + "' is a hard link to '" + hl +
                     "', which is not in the archive before it");
       }
-      archive_entry_set_hardlink(entry, target.c_str());
+      la->archive_entry_set_hardlink(entry, target.c_str());
     }
     seen.insert(name);
-    if (archive_write_header(out, entry) != ARCHIVE_OK) {
-      return fail(std::string("write layer: ") + archive_error_string(out));
+    if (la->archive_write_header(out, entry) != ARCHIVE_OK) {
+      return fail(std::string("write layer: ") + la->archive_error_string(out));
     }
-    if (archive_entry_filetype(entry) == AE_IFREG) result.size += archive_entry_size(entry);
+    if (la->archive_entry_filetype(entry) == AE_IFREG) result.size += la->archive_entry_size(entry);
     for (;;) {
-      la_ssize_t n = archive_read_data(in, buf.data(), buf.size());
-      if (n < 0) return fail(std::string("read archive: ") + archive_error_string(in));
+      la_ssize_t n = la->archive_read_data(in, buf.data(), buf.size());
+      if (n < 0) return fail(std::string("read archive: ") + la->archive_error_string(in));
       if (n == 0) break;
-      if (archive_write_data(out, buf.data(), static_cast<size_t>(n)) < 0) {
-        return fail(std::string("write layer: ") + archive_error_string(out));
+      if (la->archive_write_data(out, buf.data(), static_cast<size_t>(n)) < 0) {
+        return fail(std::string("write layer: ") + la->archive_error_string(out));
       }
     }
   }
-  if (archive_write_close(out) != ARCHIVE_OK || w.failed) {
+  if (la->archive_write_close(out) != ARCHIVE_OK || w.failed) {
     return fail("write layer '" + out_path + "' failed");
   }
-  archive_read_free(in);
-  archive_write_free(out);
+  la->archive_read_free(in);
+  la->archive_write_free(out);
   if (::fsync(out_fd) != 0) {
     int e = errno;
     ::close(out_fd);
@@ -145,29 +146,29 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) 
 namespace {
 
 // Runs in the chrooted child. Returns an error message, or "" on success.
-std::string extract_in_root(int tar_fd) {
-  archive* in = archive_read_new();
-  archive_read_support_format_tar(in);
-  archive_read_support_format_gnutar(in);
-  archive* disk = archive_write_disk_new();
-  archive_write_disk_set_options(
+std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
+  archive* in = la->archive_read_new();
+  la->archive_read_support_format_tar(in);
+  la->archive_read_support_format_gnutar(in);
+  archive* disk = la->archive_write_disk_new();
+  la->archive_write_disk_set_options(
       disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
                 ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
                 ARCHIVE_EXTRACT_UNLINK);
   std::string err;
-  if (archive_read_open_fd(in, tar_fd, 65536) != ARCHIVE_OK) {
-    err = std::string("open layer: ") + archive_error_string(in);
+  if (la->archive_read_open_fd(in, tar_fd, 65536) != ARCHIVE_OK) {
+    err = std::string("open layer: ") + la->archive_error_string(in);
   }
   archive_entry* entry = nullptr;
   while (err.empty()) {
-    int r = archive_read_next_header(in, &entry);
+    int r = la->archive_read_next_header(in, &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      err = std::string("read layer: ") + archive_error_string(in);
+      err = std::string("read layer: ") + la->archive_error_string(in);
       break;
     }
-    std::string path = archive_entry_pathname(entry);
+    std::string path = la->archive_entry_pathname(entry);
     std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     std::string dir = path.size() > base.size() ? path.substr(0, path.size() - base.size()) : "";
     if (base == ".wh..wh..opq") {
@@ -190,13 +191,13 @@ std::string extract_in_root(int tar_fd) {
       }
       continue;
     }
-    if (archive_read_extract2(in, entry, disk) < ARCHIVE_WARN) {
-      err = "extract '" + path + "': " + archive_error_string(disk);
+    if (la->archive_read_extract2(in, entry, disk) < ARCHIVE_WARN) {
+      err = "extract '" + path + "': " + la->archive_error_string(disk);
     }
   }
-  archive_write_close(disk);
-  archive_write_free(disk);
-  archive_read_free(in);
+  la->archive_write_close(disk);
+  la->archive_write_free(disk);
+  la->archive_read_free(in);
   return err;
 }
 
@@ -204,6 +205,8 @@ std::string extract_in_root(int tar_fd) {
 
 Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
                    const std::string& scratch_dir) {
+  // Loaded before the fork: the child chroots into the layer, where no library can be found.
+  BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
   int tar_fd = ::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (tar_fd < 0) return sys_error("open layer '" + tar_path + "'");
   int pipefd[2];
@@ -233,7 +236,7 @@ Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& m
       err = "chroot '" + scratch_dir + "': " + std::strerror(errno);
     } else {
       ::umask(0);
-      err = extract_in_root(tar_fd);
+      err = extract_in_root(tar_fd, la);
     }
     if (!err.empty()) {
       (void)util::write_all(pipefd[1], err);

@@ -1,6 +1,6 @@
 #include "monitor/monitor.hpp"
 
-#include <dirent.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <set>
+#include <algorithm>
+#include <variant>
+#include <vector>
 
 #include "berth/sdk/fs.hpp"
 #include "monitor/json_log.hpp"
@@ -29,17 +31,16 @@ void report(int fd, const std::string& line) {
 
 // The monitor must not hold any descriptor of the CLI that forked it (a test harness
 // reading the CLI's output until EOF would otherwise wait for the container to end).
-void close_inherited(const std::set<int>& keep) {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return;
-  std::vector<int> fds;
-  while (auto* ent = ::readdir(d)) {
-    if (ent->d_name[0] == '.') continue;
-    int fd = std::atoi(ent->d_name);
-    if (fd > 2 && fd != ::dirfd(d) && !keep.count(fd)) fds.push_back(fd);
+// close_range() around the few it keeps: listing /proc/self/fd costs a millisecond.
+void close_inherited(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0u);
+    from = static_cast<unsigned>(fd) + 1;
   }
-  ::closedir(d);
-  for (int fd : fds) ::close(fd);
+  ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
 std::vector<std::string> strings_of(const json& j) {
@@ -66,18 +67,22 @@ std::vector<std::string> process_env(const json& config) {
   return env;
 }
 
-Status exec_update(Engine& e, const std::string& sql, const std::vector<std::string>& text,
-                   const std::vector<int64_t>& ints) {
+using Param = std::variant<int64_t, std::string>;
+
+Status exec_update(Engine& e, const std::string& sql, const std::vector<Param>& params) {
   BERTH_ASSIGN(auto st, e.db().prepare(sql));
   int i = 1;
-  for (int64_t v : ints) st.bind(i++, v);
-  for (const auto& v : text) st.bind(i++, v);
+  for (const auto& p : params) {
+    if (const auto* n = std::get_if<int64_t>(&p)) st.bind(i++, *n);
+    else st.bind(i++, std::get<std::string>(p));
+  }
   return st.run();
 }
 
 }  // namespace
 
 void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool attach) {
+  util::timing_mark("monitor: forked");
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
@@ -99,28 +104,22 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
     report(status_fd, "E " + std::to_string(code) + " " + msg);
     ::_exit(code);
   };
+  util::timing_mark("monitor: descriptors closed");
   if (Status s = e.reopen_db(); !s) fail(125, s.error().what());
+  util::timing_mark("monitor: database open");
 
-  // Take the start over from the CLI; if a reconcile already undid it, stop here.
-  {
-    auto st = e.db().prepare(
-        "UPDATE containers SET owner_pid = ?, owner_start = ?, monitor_pid = ?, monitor_start = ? "
-        "WHERE id = ? AND state = 'starting' AND owner_pid = ?");
-    if (!st) fail(125, st.error().what());
-    int64_t start = static_cast<int64_t>(util::process_start_time(me));
-    st->bind(1, int64_t{me}).bind(2, start).bind(3, int64_t{me}).bind(4, start).bind(5, id).bind(6, int64_t{c.owner_pid});
-    if (Status s = st->run(); !s) fail(125, s.error().what());
-    if (e.db().changes() != 1) fail(125, "the start of container " + c.short_id() + " was interrupted");
-  }
-
+  // The record stays "starting", owned by the CLI, until the container runs; then one
+  // update hands it to this monitor. If the CLI died meanwhile and a reconcile undid the
+  // start, that update matches nothing and the container is ended again.
+  const int64_t cli = c.owner_pid;
   std::vector<std::string> cgroups;
   auto undo_start = [&](int code, const std::string& msg) {
     (void)runtime::destroy_cgroups(cgroups);
     (void)exec_update(e,
                       "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
                       "exit_code = ?, owner_pid = 0, owner_start = 0, monitor_pid = 0, monitor_start = 0, "
-                      "pid = 0, runtime = '{}', error = ? WHERE id = ?",
-                      {msg, id}, {code});
+                      "pid = 0, runtime = '{}', error = ? WHERE id = ? AND state = 'starting' AND owner_pid = ?",
+                      {int64_t{code}, msg, id, cli});
     fail(code, msg);
   };
 
@@ -132,12 +131,6 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   auto made = runtime::create_cgroups(id);
   if (!made) undo_start(125, made.error().what());
   cgroups = *made;
-  {
-    json rt = {{"cgroups", cgroups}};
-    if (Status s = exec_update(e, "UPDATE containers SET runtime = ? WHERE id = ?", {rt.dump(), id}, {}); !s) {
-      undo_start(125, s.error().what());
-    }
-  }
   auto mounts = e.storage().mounts(id);
   if (!mounts) undo_start(125, mounts.error().what());
   std::string rootfs = dir + "/rootfs";
@@ -172,25 +165,41 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   sc.stdout_fd = out[1];
   sc.stderr_fd = err[1];
 
+  util::timing_mark("monitor: cgroups made, spawning");
   runtime::StartFailure failure;
   auto spawned = runtime::spawn_container(sc, &failure);
   ::close(out[1]);
   ::close(err[1]);
   if (!spawned) undo_start(failure.exit_code, failure.message);
+  util::timing_mark("monitor: container exec'd");
 
-  if (Status s = exec_update(e,
-                             "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, "
-                             "exit_code = 0, finished_ns = 0, owner_pid = 0, owner_start = 0, error = '' WHERE id = ?",
-                             {id}, {spawned->pid, util::now_ns()});
-      !s) {
-    ::kill(spawned->pid, SIGKILL);
-    ::waitpid(spawned->pid, nullptr, 0);
-    undo_start(125, s.error().what());
+  {
+    auto st = e.db().prepare(
+        "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
+        "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '' "
+        "WHERE id = ? AND state = 'starting' AND owner_pid = ?");
+    Status s = st ? Status{} : Status(st.error());
+    if (s) {
+      int64_t start = static_cast<int64_t>(util::process_start_time(me));
+      st->bind(1, int64_t{spawned->pid}).bind(2, util::now_ns()).bind(3, int64_t{me}).bind(4, start);
+      st->bind(5, json{{"cgroups", cgroups}}.dump()).bind(6, id).bind(7, cli);
+      s = st->run();
+      if (s && e.db().changes() != 1) {
+        s = make_error(Code::Conflict, "the start of container " + c.short_id() + " was interrupted");
+      }
+    }
+    if (!s) {
+      ::kill(spawned->pid, SIGKILL);
+      ::waitpid(spawned->pid, nullptr, 0);
+      (void)runtime::destroy_cgroups(cgroups);
+      fail(125, s.error().what());
+    }
   }
   // Between starts the database is not needed; close it so a long-lived monitor holds no
   // file of the state root but its log.
   e.close_db();
   report(status_fd, "S " + std::to_string(spawned->pid));
+  util::timing_mark("monitor: running recorded");
 
   JsonLogWriter log(log_fd);
   int sinks[3] = {-1, out_sink, err_sink};
@@ -236,6 +245,7 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
     while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
     }
   }
+  util::timing_mark("monitor: container exited, output drained");
   log.flush();
   ::close(log_fd);
   int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
@@ -245,20 +255,21 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   (void)runtime::destroy_cgroups(cgroups);
   ::rmdir(rootfs.c_str());
 
+  util::timing_mark("monitor: cgroups released");
   if (Status s = e.reopen_db(); s) {
-    (void)exec_update(e,
-                      "UPDATE containers SET state = 'exited', exit_code = ?, finished_ns = ?, pid = 0, "
-                      "monitor_pid = 0, monitor_start = 0, runtime = '{}' WHERE id = ?",
-                      {id}, {code, util::now_ns()});
-    if (spec.value("HostConfig", json::object()).value("AutoRemove", false)) {
-      auto st = e.db().prepare(
-          "UPDATE containers SET state = 'removing', owner_pid = ?, owner_start = ? WHERE id = ? AND state = 'exited'");
-      if (st) {
-        st->bind(1, int64_t{me}).bind(2, static_cast<int64_t>(util::process_start_time(me))).bind(3, id);
-        if (st->run() && e.db().changes() == 1) (void)containers::destroy(e, id);
-      }
-    }
+    // With --rm the record goes straight from running to removing (an intent this
+    // monitor owns), then away with the container's files.
+    bool auto_remove = spec.value("HostConfig", json::object()).value("AutoRemove", false);
+    int64_t start = static_cast<int64_t>(util::process_start_time(me));
+    Status recorded = exec_update(
+        e,
+        std::string("UPDATE containers SET state = '") + (auto_remove ? "removing" : "exited") +
+            "', exit_code = ?, finished_ns = ?, owner_pid = ?, owner_start = ?, pid = 0, "
+            "monitor_pid = 0, monitor_start = 0, runtime = '{}' WHERE id = ? AND state = 'running'",
+        {int64_t{code}, util::now_ns(), auto_remove ? int64_t{me} : int64_t{0}, auto_remove ? start : int64_t{0}, id});
+    if (recorded && auto_remove && e.db().changes() == 1) (void)containers::destroy(e, id);
   }
+  util::timing_mark("monitor: exit recorded (and removed)");
   report(status_fd, "X " + std::to_string(code));
   ::_exit(0);
 }

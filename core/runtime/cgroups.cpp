@@ -119,6 +119,14 @@ void inherit_cpuset(const std::string& dir) {
 
 }  // namespace
 
+std::vector<std::string> cgroup_dirs_for(const std::string& container_id) {
+  std::vector<std::string> dirs;
+  for (const auto& h : discover_hierarchies()) {
+    dirs.push_back(h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth/" + container_id);
+  }
+  return dirs;
+}
+
 Result<std::vector<std::string>> create_cgroups(const std::string& container_id) {
   std::vector<std::string> made;
   for (const auto& h : discover_hierarchies()) {

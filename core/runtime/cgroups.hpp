@@ -29,6 +29,8 @@ std::string describe_layout(const std::vector<Hierarchy>& hs);
 // Creates the container's cgroup in every hierarchy; returns the directories made.
 // On error removes what it made.
 Result<std::vector<std::string>> create_cgroups(const std::string& container_id);
+// Where create_cgroups() puts a container's cgroups when called from this process.
+std::vector<std::string> cgroup_dirs_for(const std::string& container_id);
 // Moves `pid` into every directory.
 Status enter_cgroups(const std::vector<std::string>& dirs, pid_t pid);
 // Removes the directories (retrying briefly while the last processes exit). Tries all.

@@ -223,6 +223,7 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   char go = 0;
   if (::read(syncfd, &go, 1) != 1) ::_exit(125);
   ::close(syncfd);
+  util::timing_mark("child: in cgroups");
   if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
     child_fail(errfd, 125, err_str("unshare cgroup namespace"));
   }
@@ -236,9 +237,13 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   if (Status s = sdk::apply_mounts(cfg.root_mounts, root); !s) {
     child_fail(errfd, 125, "mount root file system: " + s.error().what());
   }
+  util::timing_mark("child: root mounted");
   setup_dev(errfd, root);
+  util::timing_mark("child: /dev made");
   setup_proc_sys(errfd, root);
+  util::timing_mark("child: /proc, /sys mounted");
   setup_binds(errfd, root, cfg.binds);
+  util::timing_mark("child: binds mounted");
 
   if (::chdir(root.c_str()) != 0) child_fail(errfd, 125, err_str("chdir '" + root + "'"));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) child_fail(errfd, 125, err_str("pivot_root"));
@@ -332,6 +337,7 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     failure->message = why;
     return make_error(Code::Internal, why);
   };
+  util::timing_mark("spawn: cloned");
   if (Status s = enter_cgroups(cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
     return abort_child(s.error().what());
   }

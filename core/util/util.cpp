@@ -1,6 +1,8 @@
 #include "util/util.hpp"
 
-#include <openssl/evp.h>
+#include "util/lazy_libs.hpp"
+
+#include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -43,17 +45,29 @@ std::string random_hex(size_t bytes) {
   return to_hex(buf.data(), bytes);
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+namespace {
+const CryptoApi& crypto() {
+  auto api = crypto_api();
+  if (!api) {
+    // libcrypto ships with the packages berth depends on; without it no digest is possible.
+    std::fprintf(stderr, "berth: %s\n", api.error().what().c_str());
+    std::abort();
+  }
+  return **api;
 }
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+}  // namespace
+
+Sha256::Sha256() : ctx_(crypto().EVP_MD_CTX_new()) {
+  crypto().EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), crypto().EVP_sha256(), nullptr);
+}
+Sha256::~Sha256() { crypto().EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 void Sha256::update(const void* data, size_t size) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+  crypto().EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
 }
 std::string Sha256::hex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  crypto().EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
   return to_hex(md, len);
 }
 
@@ -196,4 +210,20 @@ bool write_all(int fd, std::string_view buf) {
   return true;
 }
 
+}  // namespace berth::util
+
+namespace berth::util {
+void timing_mark(const char* phase) {
+  static const char* path = ::getenv("BERTH_TIMING");
+  if (path == nullptr || *path == '\0') return;
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  char line[256];
+  int n = std::snprintf(line, sizeof line, "%d %lld %s\n", static_cast<int>(::getpid()),
+                        static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec, phase);
+  int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  (void)!::write(fd, line, static_cast<size_t>(n));
+  ::close(fd);
+}
 }  // namespace berth::util

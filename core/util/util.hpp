@@ -57,3 +57,10 @@ std::string exe_dir();
 bool write_all(int fd, std::string_view buf);
 
 }  // namespace berth::util
+
+namespace berth::util {
+// Where the time goes: with BERTH_TIMING=<file>, every process of a command appends
+// "<pid> <monotonic ns> <phase>" lines to that file (see bench/README.md). Costs one
+// getenv when unset.
+void timing_mark(const char* phase);
+}  // namespace berth::util

@@ -145,6 +145,12 @@ Result<OverlayDriver::Record> OverlayDriver::load(const std::string& key) const 
   return load_id(*id);
 }
 
+namespace {
+fs::Durability durability(SnapshotKind kind) {
+  return kind == SnapshotKind::Committed ? fs::Durability::Synced : fs::Durability::Atomic;
+}
+}  // namespace
+
 Status OverlayDriver::store_meta(const Record& rec) const {
   std::string out = "key=" + rec.info.key + "\nparent=" + rec.info.parent +
                     "\nkind=" + kind_str(rec.info.kind) +
@@ -156,7 +162,9 @@ Status OverlayDriver::store_meta(const Record& rec) const {
     }
     out += "label." + k + "=" + v + "\n";
   }
-  return fs::write_file_atomic(snap_dir(rec.id) + "/meta", out, 0600);
+  // Committed layers must survive a power loss; an active snapshot (a container's root)
+  // is as durable as the container record that names it, which is not synced either.
+  return fs::write_file_atomic(snap_dir(rec.id) + "/meta", out, 0600, durability(rec.info.kind));
 }
 
 Result<sdk::SnapshotInfo> OverlayDriver::stat(const std::string& key) {
@@ -273,14 +281,14 @@ Result<std::vector<sdk::Mount>> OverlayDriver::create(const std::string& key,
   BERTH_TRY(fs::make_dirs(dir + "/children", 0700));
   BERTH_TRY(store_meta(rec));
   if (!parent_id.empty()) {
-    BERTH_TRY(fs::write_file_atomic(snap_dir(parent_id) + "/children/" + rec.id, "", 0600));
+    BERTH_TRY(fs::write_file_atomic(snap_dir(parent_id) + "/children/" + rec.id, "", 0600, durability(kind)));
   }
   sdk::ScopeGuard undo_child([&] {
     if (!parent_id.empty()) {
       ::unlink((snap_dir(parent_id) + "/children/" + rec.id).c_str());
     }
   });
-  BERTH_TRY(fs::write_file_atomic(key_path(key), rec.id, 0600));
+  BERTH_TRY(fs::write_file_atomic(key_path(key), rec.id, 0600, durability(kind)));
   BERTH_ASSIGN(auto mounts, mounts_of(rec));
   undo_child.dismiss();
   undo.dismiss();

@@ -66,7 +66,8 @@ Result<std::string> read_file(const std::string& path) {
   return out;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode) {
+Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode,
+                         Durability durability) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) {
@@ -86,7 +87,7 @@ Status write_file_atomic(const std::string& path, const std::string& content, un
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (durability == Durability::Synced && ::fsync(fd) != 0) {
     int e = errno;
     ::close(fd);
     ::unlink(tmp.c_str());

@@ -12,9 +12,13 @@ namespace berth::sdk::fs {
 // mkdir -p with `mode` for the directories it creates.
 Status make_dirs(const std::string& path, unsigned mode = 0755);
 Result<std::string> read_file(const std::string& path);
-// Writes to a temporary file beside `path`, fsyncs, renames: readers see the old or the
-// new content, never a part.
-Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode = 0644);
+// Whether a write must survive a power loss (fsync before the rename), or only be atomic.
+enum class Durability { Synced, Atomic };
+// Writes to a temporary file beside `path`, (fsyncs,) renames: readers see the old or the
+// new content, never a part. Atomic is enough for what a crash may lose anyway (a
+// container's scratch files); fsync costs milliseconds on some hosts.
+Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode = 0644,
+                         Durability durability = Durability::Synced);
 // rm -rf that never crosses into another mount (a mount point found inside is an error).
 // A missing path is not an error.
 Status remove_tree(const std::string& path);
