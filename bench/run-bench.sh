@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Container start-up, interleaved on one machine:
+#   berth run --rm --network none busybox true
+#   runc run of an equivalent OCI bundle (Debian's runc; same busybox root, same namespaces)
+#   unshare of the same namespaces running /bin/true (the floor: no engine at all)
+# and `berth ps -a` with 200 containers. Prints a Markdown block for bench/RESULTS.md and,
+# with BERTH_TIMING, where berth's time goes.
+# usage: bench/run-bench.sh [ROUNDS]   (as root, after scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-30}
+berth_bin=$PWD/build/bin/berth
+tar=$PWD/build/tests/busybox-rootfs.tar
+[ -x "$berth_bin" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+[ -f "$tar" ] || scripts/make-busybox-rootfs.sh "$tar"
+command -v runc >/dev/null || { echo "runc missing: apt-get install runc" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/berth-bench-XXXXXX)
+cfg=$work/berth.toml
+berth="$berth_bin --config $cfg"
+cleanup() {
+  for id in $($berth ps -a -q 2>/dev/null); do $berth rm -f "$id" >/dev/null 2>&1 || true; done
+  runc delete -f "bench-$$" >/dev/null 2>&1 || true
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+cat >"$cfg" <<TOML
+[engine]
+state_root = "$work/state"
+run_root = "$work/run"
+TOML
+$berth import --change 'CMD ["sh"]' "$tar" busybox >/dev/null
+
+# The runc bundle: the same root file system, `true`, no terminal, runc's default
+# namespaces (pid, network, ipc, uts, mount) and mounts.
+mkdir -p "$work/bundle/rootfs"
+tar -C "$work/bundle/rootfs" -xf "$tar"
+(cd "$work/bundle" && runc spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"/"true"/' "$work/bundle/config.json"
+
+# Milliseconds of one command, from bash's clock (no extra process per sample).
+ms() {
+  local s=$EPOCHREALTIME
+  "$@" >/dev/null 2>&1
+  local e=$EPOCHREALTIME
+  echo $(( (10#${e/./} - 10#${s/./}) / 1000 )).$(( ((10#${e/./} - 10#${s/./}) % 1000) / 100 ))
+}
+stats() {  # median and p90 of the numbers on stdin
+  sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; p=v[int(NR*0.9+0.5)]; printf "%.1f %.1f\n", m, p}'
+}
+
+# Warm up each once (page cache, first-time directories).
+$berth run --rm --network none busybox true
+runc run --bundle "$work/bundle" "bench-$$" >/dev/null 2>&1 || { echo "runc cannot run the bundle here" >&2; exit 1; }
+unshare --mount --uts --ipc --pid --net --fork /bin/true
+
+: >"$work/berth" ; : >"$work/runc" ; : >"$work/unshare"
+for ((i = 0; i < rounds; i++)); do
+  # Rotate the order so no tool always runs first after a sleep.
+  for tool in $(printf 'berth\nrunc\nunshare\n' | tail -n +$(( i % 3 + 1 )); printf 'berth\nrunc\nunshare\n' | head -n $(( i % 3 ))); do
+    case $tool in
+      berth) ms $berth run --rm --network none busybox true >>"$work/berth" ;;
+      runc) ms runc run --bundle "$work/bundle" "bench-$$" >>"$work/runc" ;;
+      unshare) ms unshare --mount --uts --ipc --pid --net --fork /bin/true >>"$work/unshare" ;;
+    esac
+  done
+done
+read -r b_med b_p90 < <(stats <"$work/berth")
+read -r r_med r_p90 < <(stats <"$work/runc")
+read -r u_med u_p90 < <(stats <"$work/unshare")
+
+# ps -a with 200 containers.
+for ((i = 0; i < 200; i++)); do $berth create busybox true >/dev/null; done
+: >"$work/ps"
+for ((i = 0; i < rounds; i++)); do ms $berth ps -a >>"$work/ps"; done
+read -r p_med p_p90 < <(stats <"$work/ps")
+[ "$($berth ps -a -q | wc -l)" -eq 200 ]
+
+# Where berth's time goes: the median of each phase's offset from the CLI's main().
+timing=$work/timing
+for ((i = 0; i < 15; i++)); do
+  BERTH_TIMING=$timing.$i $berth run --rm --network none busybox true
+done
+phases=$(for f in "$timing".*; do
+  awk 'NR==1{s=$2} {printf "%d\t%s\t%.2f\n", NR, substr($0, index($0,$3)), ($2-s)/1e6}' "$f"
+done | sort -t$'\t' -k1,1n -k3,3n | awk -F'\t' '
+  function flush() { if (n) printf "| %s | %s |\n", name, v[int((n+1)/2)] }
+  $1 != cur { flush(); cur=$1; name=$2; n=0 }
+  { v[++n]=$3 }
+  END { flush() }')
+cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
+cat <<MD
+### $(date -u +%Y-%m-%d) on $(uname -n): $(nproc) CPUs ($cpu), kernel $(uname -r)
+
+$rounds interleaved rounds each, milliseconds (median / p90):
+
+| command | median | p90 |
+|---|---|---|
+| \`berth run --rm --network none busybox true\` | $b_med | $b_p90 |
+| \`runc run\` (same bundle) | $r_med | $r_p90 |
+| \`unshare -muipn --fork /bin/true\` | $u_med | $u_p90 |
+| \`berth ps -a\` (200 containers) | $p_med | $p_p90 |
+
+berth vs runc: $(awk -v b="$b_med" -v r="$r_med" 'BEGIN{printf "%.2fx", r/b}') faster.
+
+Where berth's time goes (median offset from the CLI's main(), BERTH_TIMING; process
+start-up before main() and exit after the last line are not in it):
+
+| phase | ms |
+|---|---|
+$phases
+MD
