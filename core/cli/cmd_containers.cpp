@@ -20,6 +20,27 @@ namespace {
 
 int engine_unavailable() { return kExitEngine; }
 
+// Docker's shape for commands over several containers: each name is printed when its
+// action succeeds, each failure is reported and the others still run; exit 1 if any failed.
+int for_each_container(Cli& cli, const std::vector<std::string>& refs,
+                       const std::function<Status(Engine&, const Container&)>& action) {
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  int rc = 0;
+  for (const auto& ref : refs) {
+    auto c = containers::find(*e, ref);
+    Status s = c ? action(*e, *c) : Status(c.error());
+    if (!s) {
+      print_error(s.error());
+      rc = kExitError;
+    } else {
+      std::cout << ref << "\n";
+    }
+  }
+  return rc;
+}
+
 po::options_description create_flags() {
   po::options_description d("Options");
   d.add_options()
@@ -181,21 +202,7 @@ int cmd_stop(Cli& cli, const std::vector<std::string>& args) {
   int timeout = 10;
   if (p.vm.count("timeout")) timeout = p.vm["timeout"].as<int>();
   if (p.vm.count("time")) timeout = p.vm["time"].as<int>();
-  Engine* e = cli.engine();
-  if (e == nullptr) return engine_unavailable();
-  (void)containers::reconcile(*e);
-  int rc = 0;
-  for (const auto& ref : p.args) {
-    auto c = containers::find(*e, ref);
-    Status s = c ? containers::stop(*e, *c, timeout) : Status(c.error());
-    if (!s) {
-      print_error(s.error());
-      rc = kExitError;
-    } else {
-      std::cout << ref << "\n";
-    }
-  }
-  return rc;
+  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::stop(e, c, timeout); });
 }
 
 int cmd_rm(Cli& cli, const std::vector<std::string>& args) {
@@ -206,21 +213,7 @@ int cmd_rm(Cli& cli, const std::vector<std::string>& args) {
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
   bool force = p.vm["force"].as<bool>();
-  Engine* e = cli.engine();
-  if (e == nullptr) return engine_unavailable();
-  (void)containers::reconcile(*e);
-  int rc = 0;
-  for (const auto& ref : p.args) {
-    auto c = containers::find(*e, ref);
-    Status s = c ? containers::remove(*e, *c, force) : Status(c.error());
-    if (!s) {
-      print_error(s.error());
-      rc = kExitError;
-    } else {
-      std::cout << ref << "\n";
-    }
-  }
-  return rc;
+  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::remove(e, c, force); });
 }
 
 std::string command_of(const Container& c) {

@@ -87,6 +87,9 @@ Status remove(Engine& e, const Container& c, bool force);
 // Removes a container's snapshot, files and record; the container is not running.
 Status destroy(Engine& e, const std::string& id);
 
+// The strings of a JSON array (non-strings skipped; anything else gives none).
+std::vector<std::string> json_strings(const nlohmann::json& j);
+
 // Docker's `ps` STATUS column: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
 std::string status_text(const Container& c, int64_t now_ns);
 

@@ -88,16 +88,6 @@ Result<bool> claim(Engine& e, const std::string& id, const std::string& expect_s
   return e.db().changes() == 1;
 }
 
-std::vector<std::string> json_strings(const json& j) {
-  std::vector<std::string> out;
-  if (j.is_array()) {
-    for (const auto& v : j) {
-      if (v.is_string()) out.push_back(v.get<std::string>());
-    }
-  }
-  return out;
-}
-
 std::string env_key(const std::string& kv) { return kv.substr(0, kv.find('=')); }
 
 // Image environment first, then -e in order; a later KEY replaces an earlier one in place.
@@ -295,6 +285,16 @@ int pidfd_for(pid_t pid, uint64_t start_time) {
 }
 
 }  // namespace
+
+std::vector<std::string> json_strings(const json& j) {
+  std::vector<std::string> out;
+  if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
 
 Result<Container> find(Engine& e, const std::string& ref) {
   if (ref.empty()) return no_such(ref);

@@ -43,19 +43,9 @@ void close_inherited(std::vector<int> keep) {
   ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-std::vector<std::string> strings_of(const json& j) {
-  std::vector<std::string> out;
-  if (j.is_array()) {
-    for (const auto& v : j) {
-      if (v.is_string()) out.push_back(v.get<std::string>());
-    }
-  }
-  return out;
-}
-
 // HOME from the container's /etc/passwd is the runtime's job; Docker sets HOSTNAME too.
 std::vector<std::string> process_env(const json& config) {
-  auto env = strings_of(config.value("Env", json::array()));
+  auto env = containers::json_strings(config.value("Env", json::array()));
   bool has_home = false;
   bool has_hostname = false;
   for (const auto& kv : env) {
@@ -157,7 +147,7 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   sc.binds.push_back({dir + "/hosts", "/etc/hosts", false});
   sc.binds.push_back({dir + "/resolv.conf", "/etc/resolv.conf", false});
   sc.argv.push_back(spec.value("Path", ""));
-  for (const auto& a : strings_of(spec.value("Args", json::array()))) sc.argv.push_back(a);
+  for (const auto& a : containers::json_strings(spec.value("Args", json::array()))) sc.argv.push_back(a);
   sc.env = process_env(config);
   sc.cwd = config.value("WorkingDir", std::string());
   sc.user = config.value("User", std::string());
