@@ -18,7 +18,8 @@ std::string docker_status(const containers::Container& c) {
   return c.state;
 }
 
-ojson ordered(const json& j) { return ojson::parse(j.dump()); }
+// Stored JSON is key-sorted; the documents built here keep their insertion order.
+ojson ordered(const json& j) { return ojson(j); }
 
 }  // namespace
 

@@ -316,38 +316,43 @@ Result<std::vector<Container>> list_all(Engine& e) {
   return query(e, "ORDER BY created_ns DESC, rowid DESC", "");
 }
 
+// A run nobody owns any more (its monitor died, or the command starting it did): kill what
+// is left in its cgroups and record how it ended. False when another process got there first.
+Result<bool> end_orphaned_run(Engine& e, const Container& c) {
+  bool was_running = c.state == "running";
+  BERTH_ASSIGN(bool mine, claim(e, c.id, c.state, c.owner_pid, "starting"));
+  if (!mine) return false;
+  release_cgroups(c.runtime, c.id);
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, error = ?, pid = 0, "
+      "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, runtime = '{}' WHERE id = ?"));
+  if (was_running) {
+    st.bind(1, std::string("exited")).bind(2, int64_t{255}).bind(3, util::now_ns());
+    st.bind(4, std::string("the container monitor exited unexpectedly"));
+  } else {
+    st.bind(1, std::string(c.started_ns == 0 ? "created" : "exited")).bind(2, int64_t{c.exit_code});
+    st.bind(3, c.finished_ns).bind(4, std::string("start was interrupted"));
+  }
+  st.bind(5, c.id);
+  BERTH_TRY(st.run());
+  return true;
+}
+
 Status reconcile(Engine& e) {
   BERTH_ASSIGN(auto rows, query(e, "WHERE state IN ('creating', 'starting', 'removing', 'running')", ""));
   for (const auto& c : rows) {
-    if (c.state == "running") {
-      if (util::process_alive(c.monitor_pid, c.monitor_start)) continue;
-      // The monitor was killed: nothing records this run any more, so end it.
-      BERTH_ASSIGN(bool mine, claim(e, c.id, "running", c.owner_pid, "starting"));
-      if (!mine) continue;
-      release_cgroups(c.runtime, c.id);
-      BERTH_ASSIGN(auto st, e.db().prepare(
-          "UPDATE containers SET state = 'exited', exit_code = 255, finished_ns = ?, pid = 0, "
-          "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
-          "error = 'the container monitor exited unexpectedly' WHERE id = ?"));
-      st.bind(1, util::now_ns()).bind(2, c.id);
-      BERTH_TRY(st.run());
-      if (c.spec.value("HostConfig", json::object()).value("AutoRemove", false)) {
+    // A running container belongs to its monitor; the other states to their owner.
+    bool running = c.state == "running";
+    if (running ? util::process_alive(c.monitor_pid, c.monitor_start)
+                : util::process_alive(c.owner_pid, c.owner_start)) {
+      continue;
+    }
+    if (running || c.state == "starting") {
+      BERTH_ASSIGN(bool ended, end_orphaned_run(e, c));
+      if (ended && running && c.spec.value("HostConfig", json::object()).value("AutoRemove", false)) {
         BERTH_ASSIGN(bool again, claim(e, c.id, "exited", std::nullopt, "removing"));
         if (again) BERTH_TRY(destroy(e, c.id));
       }
-      continue;
-    }
-    if (util::process_alive(c.owner_pid, c.owner_start)) continue;
-    if (c.state == "starting") {
-      BERTH_ASSIGN(bool mine, claim(e, c.id, "starting", c.owner_pid, "starting"));
-      if (!mine) continue;
-      release_cgroups(c.runtime, c.id);
-      BERTH_ASSIGN(auto st, e.db().prepare(
-          "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
-          "pid = 0, monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, "
-          "error = 'start was interrupted' WHERE id = ?"));
-      st.bind(1, c.id);
-      BERTH_TRY(st.run());
       continue;
     }
     // "creating" or "removing" whose owner died: finish the removal.

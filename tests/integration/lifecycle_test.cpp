@@ -298,6 +298,32 @@ TEST_F(Lifecycle, InspectIsDockerShaped) {
   EXPECT_EQ(berth({"inspect", "no-such-thing-" + random_suffix()}).code, 1);
 }
 
+TEST_F(Lifecycle, AKilledMonitorIsNoticedAndItsContainerEnded) {
+  std::string name = unique("orphan");
+  std::string id = ok({"run", "-d", "--name", name, "busybox", "sleep", "60"});
+  int ctr = inspect(id)["State"]["Pid"];
+  // The monitor is the only berth process of this test still alive after run -d returned.
+  std::vector<int> monitors;
+  for (int pid : berth_processes()) {
+    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(config_) != std::string::npos) monitors.push_back(pid);
+  }
+  ASSERT_EQ(monitors.size(), 1u);
+  ASSERT_EQ(kill(monitors[0], SIGKILL), 0);
+  for (int i = 0; i < 100 && exists("/proc/" + std::to_string(monitors[0]) + "/stat") &&
+                  read_file("/proc/" + std::to_string(monitors[0]) + "/stat").find(" Z ") == std::string::npos;
+       ++i) {
+    usleep(20000);
+  }
+  // The next command ends the orphaned run: the container is killed and recorded.
+  json j = inspect(id);
+  EXPECT_EQ(j["State"]["Status"], "exited");
+  EXPECT_EQ(j["State"]["ExitCode"], 255);
+  EXPECT_NE(j["State"]["Error"].get<std::string>().find("monitor exited unexpectedly"), std::string::npos);
+  for (int i = 0; i < 100 && kill(ctr, 0) == 0; ++i) usleep(20000);
+  EXPECT_NE(kill(ctr, 0), 0) << "the container's process outlived its monitor";
+  EXPECT_TRUE(cgroup_dirs_of(id).empty());
+}
+
 TEST_F(Lifecycle, TwentyConcurrentDetachedRunsAllSucceed) {
   std::vector<Output> outs(20);
   std::vector<std::thread> threads;
