@@ -81,12 +81,14 @@ timing=$work/timing
 for ((i = 0; i < 15; i++)); do
   BERTH_TIMING=$timing.$i $berth run --rm --network none busybox true
 done
+# Lines are "<pid> <ns> <phase> [<faults> faults]"; phases are matched by their position.
 phases=$(for f in "$timing".*; do
-  awk 'NR==1{s=$2} {printf "%d\t%s\t%.2f\n", NR, substr($0, index($0,$3)), ($2-s)/1e6}' "$f"
+  awk 'NR==1{s=$2} {f=$NF=="faults]"?$(NF-1):"?"; sub(/^\[/,"",f); line=$0; sub(/ \[[0-9]+ faults\]$/,"",line);
+        printf "%d\t%s\t%.2f\t%s\n", NR, substr(line, index(line,$3)), ($2-s)/1e6, f}' "$f"
 done | sort -t$'\t' -k1,1n -k3,3n | awk -F'\t' '
-  function flush() { if (n) printf "| %s | %s |\n", name, v[int((n+1)/2)] }
+  function flush() { if (n) printf "| %s | %s | %s |\n", name, v[int((n+1)/2)], pf[int((n+1)/2)] }
   $1 != cur { flush(); cur=$1; name=$2; n=0 }
-  { v[++n]=$3 }
+  { v[++n]=$3; pf[n]=$4 }
   END { flush() }')
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cat <<MD
@@ -106,7 +108,7 @@ berth vs runc: $(awk -v b="$b_med" -v r="$r_med" 'BEGIN{printf "%.2fx", r/b}') f
 Where berth's time goes (median offset from the CLI's main(), BERTH_TIMING; process
 start-up before main() and exit after the last line are not in it):
 
-| phase | ms |
-|---|---|
+| phase | ms | page faults so far (that process) |
+|---|---|---|
 $phases
 MD

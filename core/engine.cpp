@@ -30,7 +30,7 @@ void Engine::close_db() {
 
 Status Engine::reopen_db() {
   BERTH_ASSIGN(db_, state::Store::open(cfg_.state_root + "/berth.db"));
-  if (images_) {
+  if (storage_) {
     images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
                                                    cfg_.run_root + "/scratch");
   }

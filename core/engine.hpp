@@ -30,6 +30,14 @@ class Engine {
   // SQLite connections must not cross fork(): close before, reopen after, in each process.
   void close_db();
   Status reopen_db();
+  bool db_open() const { return db_ != nullptr; }
+
+  // Removals move trees into trash directories (see sdk::fs::move_to_trash); whoever can
+  // afford the wait empties them with containers::sweep().
+  std::string trash_dir() const { return cfg_.state_root + "/trash"; }
+  void note_trash() { trash_pending_ = true; }
+  bool trash_pending() const { return trash_pending_; }
+  void trash_emptied() { trash_pending_ = false; }
 
  private:
   explicit Engine(config::HostConfig cfg) : cfg_(std::move(cfg)) {}
@@ -38,6 +46,7 @@ class Engine {
   std::unique_ptr<state::Store> db_;
   std::shared_ptr<sdk::StorageDriver> storage_;
   std::unique_ptr<images::ImageStore> images_;
+  bool trash_pending_ = false;
 };
 
 }  // namespace berth

@@ -38,6 +38,7 @@ int for_each_container(Cli& cli, const std::vector<std::string>& refs,
       std::cout << ref << "\n";
     }
   }
+  if (e->trash_pending()) (void)containers::sweep(*e);
   return rc;
 }
 
@@ -137,7 +138,12 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   auto report = containers::start(*e, *c, !detach);
   if (!report || !report->started) {
     // A run that did not start leaves nothing behind.
-    if (auto now = containers::find(*e, c->id); now) (void)containers::remove(*e, *now, true);
+    if (!e->db_open()) {
+      // (the state could not be reopened after the fork; reconcile() cleans up later)
+    } else if (auto now = containers::find(*e, c->id); now) {
+      (void)containers::remove(*e, *now, true);
+      (void)containers::sweep(*e);
+    }
     if (!report) {
       run_error(report.error().what());
       return kExitEngine;

@@ -159,6 +159,7 @@ int cmd_rmi(Cli& cli, const std::vector<std::string>& args) {
     }
     for (const auto& l : *lines) std::cout << l << "\n";
   }
+  (void)containers::sweep(*e);
   return rc;
 }
 

@@ -79,13 +79,37 @@ struct StartReport {
 // for --rm, been removed); signals sent to this process are forwarded to the container.
 Result<StartReport> start(Engine& e, const Container& c, bool attach);
 
+// The record of a run changes hands between the CLI that starts it and its monitor:
+// the start is the CLI's ("starting", owner_pid), the run is the monitor's ("running",
+// monitor_pid). Whichever of the two is still there writes each transition; the WHERE
+// clauses make a second writer a no-op, and reconcile() covers both being gone.
+struct RunFacts {
+  pid_t pid = 0;
+  int64_t started_ns = 0;
+  pid_t monitor_pid = 0;
+  uint64_t monitor_start = 0;
+  std::string runtime;  // JSON: {"cgroups": [...]}
+};
+// "starting" owned by `owner` becomes "running". False when the record is no longer that
+// start (recorded already, or undone by a reconcile that judged its owner dead).
+Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f);
+// The start owned by `owner` did not happen: back to "created" (or "exited" if it ran before).
+Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const std::string& message);
+// The run watched by `monitor` ended with `code`. With AutoRemove the container is then
+// removed by this process. False when another process recorded the exit first.
+Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns);
+
 // SIGTERM (or `signal`), then SIGKILL after `timeout_s`; waits for the monitor to record
 // the exit. A container that is not running is left as it is.
 Status stop(Engine& e, const Container& c, int timeout_s);
 // Removes a container: refused while running unless `force` (then it is killed first).
 Status remove(Engine& e, const Container& c, bool force);
-// Removes a container's snapshot, files and record; the container is not running.
+// Removes a container's snapshot, files and record; the container is not running. The
+// files go to the trash (a rename each): sweep() deletes them.
 Status destroy(Engine& e, const std::string& id);
+// Empties the engine's and the storage driver's trash (and whatever an interrupted
+// operation left there). Run where nobody waits: after a command's work, in the monitor.
+Status sweep(Engine& e);
 
 // The strings of a JSON array (non-strings skipped; anything else gives none).
 std::vector<std::string> json_strings(const nlohmann::json& j);

@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -358,7 +359,10 @@ Status reconcile(Engine& e) {
     // "creating" or "removing" whose owner died: finish the removal.
     BERTH_ASSIGN(bool mine, claim(e, c.id, c.state, c.owner_pid, "removing"));
     if (mine) BERTH_TRY(destroy(e, c.id));
+    // (A process killed while making its snapshot leaves an unreferenced directory.)
+    e.note_trash();
   }
+  if (e.trash_pending()) return sweep(e);
   return {};
 }
 
@@ -506,6 +510,52 @@ Result<Container> create(Engine& e, const CreateRequest& req) {
   return find(e, id);
 }
 
+Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f) {
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
+      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '' "
+      "WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
+  st.bind(1, int64_t{f.pid}).bind(2, f.started_ns).bind(3, int64_t{f.monitor_pid});
+  st.bind(4, static_cast<int64_t>(f.monitor_start)).bind(5, f.runtime).bind(6, id).bind(7, int64_t{owner});
+  BERTH_TRY(st.run());
+  return e.db().changes() == 1;
+}
+
+Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const std::string& message) {
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
+      "exit_code = ?, owner_pid = 0, owner_start = 0, monitor_pid = 0, monitor_start = 0, "
+      "pid = 0, runtime = '{}', error = ? WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
+  st.bind(1, int64_t{code}).bind(2, message).bind(3, id).bind(4, int64_t{owner});
+  return st.run();
+}
+
+Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns) {
+  // With --rm the record goes straight from running to removing, an intent this process
+  // owns (reconcile() finishes it if we die), then away with the container's files.
+  bool auto_remove = c.spec.value("HostConfig", json::object()).value("AutoRemove", false);
+  pid_t me = ::getpid();
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, owner_pid = ?, owner_start = ?, "
+      "pid = 0, monitor_pid = 0, monitor_start = 0, runtime = '{}' "
+      "WHERE id = ? AND state = 'running' AND monitor_pid = ?"));
+  st.bind(1, std::string(auto_remove ? "removing" : "exited")).bind(2, int64_t{code}).bind(3, finished_ns);
+  st.bind(4, auto_remove ? int64_t{me} : int64_t{0});
+  st.bind(5, auto_remove ? static_cast<int64_t>(util::process_start_time(me)) : int64_t{0});
+  st.bind(6, c.id).bind(7, int64_t{monitor});
+  BERTH_TRY(st.run());
+  util::timing_mark("exit: recorded");
+  if (e.db().changes() != 1) return false;
+  if (auto_remove) BERTH_TRY(destroy(e, c.id));
+  return true;
+}
+
+namespace {
+
+void send_line(int fd, const std::string& line) { (void)util::write_all(fd, line + "\n"); }
+
+}  // namespace
+
 Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   StartReport report;
   if (c.state == "running") {
@@ -514,17 +564,21 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
     report.monitor_pid = c.monitor_pid;
     return report;
   }
-  bool mine = false;
+  const pid_t me = ::getpid();
+  // `run` makes its container directly in "starting", owned by itself.
+  bool mine = c.state == "starting" && c.owner_pid == me;
   for (const char* from : {"created", "exited"}) {
-    if (c.state != from) continue;
+    if (mine || c.state != from) continue;
     BERTH_ASSIGN(mine, claim(e, c.id, from, std::nullopt, "starting"));
   }
   if (!mine) {
     return make_error(Code::Conflict, "container " + c.short_id() + " is " + c.state +
                                           "; another command is working on it");
   }
-  int status[2];
-  if (::pipe2(status, O_CLOEXEC) != 0) return sys_error("pipe");
+  // Until the monitor reports the container running, a failure gives the start back.
+  sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
+  int chan[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) return sys_error("socketpair");
 
   // Signals that should reach the container while we are attached are taken through a
   // signalfd; the monitor restores the default mask.
@@ -537,31 +591,44 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   sdk::ScopeGuard restore_mask([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
 
   Container handed = c;
-  handed.owner_pid = ::getpid();
+  handed.owner_pid = me;
+  // SQLite connections must not cross fork(): even an unused copy leaves the child's SQLite
+  // believing it holds descriptors and locks it does not. The monitor opens its own only
+  // when this process is gone (`run -d`, a killed CLI).
   e.close_db();
   util::timing_mark("start: forking monitor");
   pid_t mon = ::fork();
   if (mon == 0) {
-    ::close(status[0]);
+    ::close(chan[0]);
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    monitor::monitor_main(e, handed, status[1], attach);
+    monitor::monitor_main(e, handed, chan[1], attach);
   }
   int fork_errno = errno;
-  ::close(status[1]);
+  ::close(chan[1]);
   Status reopened = e.reopen_db();
-  if (mon < 0) {
-    ::close(status[0]);
-    return sys_error("fork the container monitor", fork_errno);
-  }
-  BERTH_TRY(reopened);
+  util::timing_mark("start: database reopened");
+  sdk::ScopeGuard close_chan([&] { ::close(chan[0]); });
+  if (mon < 0) return sys_error("fork the container monitor", fork_errno);
   report.monitor_pid = mon;
+  if (!reopened) {
+    // Nothing can be recorded now: stop the monitor (and so the container, whose cgroups
+    // the next reconcile() empties, since this start's owner will be gone).
+    give_back.dismiss();
+    ::kill(mon, SIGKILL);
+    ::waitpid(mon, nullptr, 0);
+    return std::move(reopened).error();
+  }
 
   int sfd = attach ? ::signalfd(-1, &fwd, SFD_CLOEXEC) : -1;
+  sdk::ScopeGuard close_sfd([&] {
+    if (sfd >= 0) ::close(sfd);
+  });
   std::string buf;
   bool done = false;
   bool got_exit = false;
+  std::string refused;  // why this process could not record the run it was told of
   while (!done) {
-    struct pollfd p[2] = {{status[0], POLLIN, 0}, {sfd, POLLIN, 0}};
+    struct pollfd p[2] = {{chan[0], POLLIN, 0}, {sfd, POLLIN, 0}};
     int r = ::poll(p, sfd >= 0 ? 2 : 1, -1);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -573,48 +640,80 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
         ::kill(report.pid, static_cast<int>(si.ssi_signo));
       }
     }
-    if (!(p[0].revents & (POLLIN | POLLHUP))) continue;
-    char chunk[512];
-    ssize_t n = ::read(status[0], chunk, sizeof chunk);
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    char chunk[1024];
+    ssize_t n = ::read(chan[0], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     buf.append(chunk, static_cast<size_t>(n));
     size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
+    while (!done && (nl = buf.find('\n')) != std::string::npos) {
       std::string line = buf.substr(0, nl);
       buf.erase(0, nl + 1);
       if (line.size() < 2) continue;
       std::string rest = line.substr(2);
       if (line[0] == 'S') {
         util::timing_mark("start: cli saw started");
-        report.started = true;
-        report.pid = std::atoi(rest.c_str());
-        if (!attach) done = true;
+        // S <pid> <started_ns> <monitor_start> <runtime JSON>
+        auto f = util::split(rest, ' ');
+        RunFacts facts;
+        if (f.size() >= 4) {
+          facts.pid = std::atoi(f[0].c_str());
+          facts.started_ns = std::atoll(f[1].c_str());
+          facts.monitor_pid = mon;
+          facts.monitor_start = std::strtoull(f[2].c_str(), nullptr, 10);
+          facts.runtime = rest.substr(f[0].size() + f[1].size() + f[2].size() + 3);
+        }
+        auto recorded = facts.pid > 0 ? record_running(e, c.id, me, facts)
+                                      : Result<bool>(make_error(Code::Internal, "bad report: " + line));
+        if (recorded && *recorded) {
+          give_back.dismiss();
+          send_line(chan[0], "R");
+          util::timing_mark("start: running recorded");
+          report.started = true;
+          report.pid = facts.pid;
+          if (!attach) done = true;
+        } else {
+          // The monitor kills the container and exits; the start is given back below.
+          refused = recorded ? "the start of container " + c.short_id() + " was interrupted"
+                             : recorded.error().what();
+          send_line(chan[0], "K");
+        }
       } else if (line[0] == 'E') {
         auto sp = rest.find(' ');
         report.exit_code = std::atoi(rest.substr(0, sp).c_str());
         report.error = sp == std::string::npos ? "" : rest.substr(sp + 1);
         done = true;
       } else if (line[0] == 'X') {
+        // X <code> <finished_ns>
         util::timing_mark("start: cli saw exit");
-        report.exit_code = std::atoi(rest.c_str());
+        auto f = util::split(rest, ' ');
+        report.exit_code = std::atoi(f[0].c_str());
+        int64_t finished = f.size() > 1 ? std::atoll(f[1].c_str()) : util::now_ns();
         got_exit = true;
         done = true;
+        auto now = find(e, c.id);
+        if (now) (void)record_exit(e, *now, mon, report.exit_code, finished);
+        send_line(chan[0], "D");
+        util::timing_mark("start: exit recorded");
       }
     }
   }
-  if (sfd >= 0) ::close(sfd);
-  ::close(status[0]);
-  if (attach || !report.started) {
+  if (!report.started) {
+    if (report.error.empty()) report.error = !refused.empty() ? refused : "the container monitor exited before starting the container";
+    if (report.exit_code == 0) report.exit_code = 125;
+    give_back.dismiss();
+    (void)undo_start(e, c.id, me, report.exit_code, report.error);
     ::waitpid(mon, nullptr, 0);
+    return report;
   }
-  if (!report.started && report.error.empty()) {
-    report.exit_code = 125;
-    report.error = "the container monitor exited before starting the container";
-  }
-  if (attach && report.started && !got_exit) {
-    report.exit_code = 125;
-    report.error = "the container monitor exited before the container";
+  if (attach) {
+    // After "D" the monitor only exits; reap it if it has, else init will.
+    ::waitpid(mon, nullptr, got_exit ? WNOHANG : 0);
+    if (!got_exit) {
+      report.exit_code = 125;
+      report.error = "the container monitor exited before the container";
+    }
   }
   return report;
 }
@@ -664,10 +763,21 @@ Status remove(Engine& e, const Container& c, bool force) {
 Status destroy(Engine& e, const std::string& id) {
   auto c = find(e, id);
   if (c) release_cgroups(c->runtime, id);
+  util::timing_mark("destroy: cgroups released");
   Status removed = e.storage().remove(id);
   if (!removed && removed.error().code != Code::NotFound) return removed;
-  BERTH_TRY(fs::remove_tree(e.container_dir(id)));
+  util::timing_mark("destroy: snapshot removed");
+  e.note_trash();
+  BERTH_TRY(fs::move_to_trash(e.container_dir(id), e.trash_dir(), id));
+  util::timing_mark("destroy: files removed");
   return delete_record(e, id);
+}
+
+Status sweep(Engine& e) {
+  e.trash_emptied();
+  Status storage = e.storage().cleanup();
+  Status own = fs::empty_trash(e.trash_dir());
+  return storage ? own : storage;
 }
 
 std::string status_text(const Container& c, int64_t now_ns) {

@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <algorithm>
-#include <variant>
 #include <vector>
 
 #include "berth/sdk/fs.hpp"
@@ -57,21 +57,9 @@ std::vector<std::string> process_env(const json& config) {
   return env;
 }
 
-using Param = std::variant<int64_t, std::string>;
-
-Status exec_update(Engine& e, const std::string& sql, const std::vector<Param>& params) {
-  BERTH_ASSIGN(auto st, e.db().prepare(sql));
-  int i = 1;
-  for (const auto& p : params) {
-    if (const auto* n = std::get_if<int64_t>(&p)) st.bind(i++, *n);
-    else st.bind(i++, std::get<std::string>(p));
-  }
-  return st.run();
-}
-
 }  // namespace
 
-void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool attach) {
+void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach) {
   util::timing_mark("monitor: forked");
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -86,31 +74,19 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   int devnull = ::open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; ++fd) ::dup2(devnull, fd);
   if (devnull > 2) ::close(devnull);
-  close_inherited({status_fd, out_sink, err_sink});
+  close_inherited({chan, out_sink, err_sink, util::timing_fd()});
 
   const std::string& id = c.id;
-  pid_t me = ::getpid();
-  auto fail = [&](int code, const std::string& msg) {
-    report(status_fd, "E " + std::to_string(code) + " " + msg);
-    ::_exit(code);
-  };
+  const pid_t me = ::getpid();
+  const pid_t cli = c.owner_pid;
   util::timing_mark("monitor: descriptors closed");
-  if (Status s = e.reopen_db(); !s) fail(125, s.error().what());
-  util::timing_mark("monitor: database open");
-
-  // The record stays "starting", owned by the CLI, until the container runs; then one
-  // update hands it to this monitor. If the CLI died meanwhile and a reconcile undid the
-  // start, that update matches nothing and the container is ended again.
-  const int64_t cli = c.owner_pid;
   std::vector<std::string> cgroups;
-  auto undo_start = [&](int code, const std::string& msg) {
-    (void)runtime::destroy_cgroups(cgroups);
-    (void)exec_update(e,
-                      "UPDATE containers SET state = CASE WHEN started_ns = 0 THEN 'created' ELSE 'exited' END, "
-                      "exit_code = ?, owner_pid = 0, owner_start = 0, monitor_pid = 0, monitor_start = 0, "
-                      "pid = 0, runtime = '{}', error = ? WHERE id = ? AND state = 'starting' AND owner_pid = ?",
-                      {int64_t{code}, msg, id, cli});
-    fail(code, msg);
+  // Before the container runs, the start belongs to the CLI: report why it failed and
+  // let the CLI give it back (or reconcile(), if the CLI is gone too).
+  auto fail = [&](int code, const std::string& msg) {
+    if (!cgroups.empty()) (void)runtime::destroy_cgroups(cgroups);
+    report(chan, "E " + std::to_string(code) + " " + msg);
+    ::_exit(code);
   };
 
   const json& spec = c.spec;
@@ -119,18 +95,18 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   std::string dir = e.container_dir(id);
 
   auto made = runtime::create_cgroups(id);
-  if (!made) undo_start(125, made.error().what());
+  if (!made) fail(125, made.error().what());
   cgroups = *made;
   auto mounts = e.storage().mounts(id);
-  if (!mounts) undo_start(125, mounts.error().what());
+  if (!mounts) fail(125, mounts.error().what());
   std::string rootfs = dir + "/rootfs";
-  if (Status s = fs::make_dirs(rootfs, 0700); !s) undo_start(125, s.error().what());
+  if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
 
   int log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd < 0) undo_start(125, std::string("open the container log: ") + std::strerror(errno));
+  if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    undo_start(125, std::string("pipe: ") + std::strerror(errno));
+    fail(125, std::string("pipe: ") + std::strerror(errno));
   }
 
   runtime::SpawnConfig sc;
@@ -160,48 +136,87 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   auto spawned = runtime::spawn_container(sc, &failure);
   ::close(out[1]);
   ::close(err[1]);
-  if (!spawned) undo_start(failure.exit_code, failure.message);
+  if (!spawned) fail(failure.exit_code, failure.message);
   util::timing_mark("monitor: container exec'd");
 
-  {
-    auto st = e.db().prepare(
-        "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
-        "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '' "
-        "WHERE id = ? AND state = 'starting' AND owner_pid = ?");
-    Status s = st ? Status{} : Status(st.error());
-    if (s) {
-      int64_t start = static_cast<int64_t>(util::process_start_time(me));
-      st->bind(1, int64_t{spawned->pid}).bind(2, util::now_ns()).bind(3, int64_t{me}).bind(4, start);
-      st->bind(5, json{{"cgroups", cgroups}}.dump()).bind(6, id).bind(7, cli);
-      s = st->run();
-      if (s && e.db().changes() != 1) {
-        s = make_error(Code::Conflict, "the start of container " + c.short_id() + " was interrupted");
+  containers::RunFacts facts;
+  facts.pid = spawned->pid;
+  facts.started_ns = util::now_ns();
+  facts.monitor_pid = me;
+  facts.monitor_start = util::process_start_time(me);
+  facts.runtime = json{{"cgroups", cgroups}}.dump();
+  report(chan, "S " + std::to_string(facts.pid) + " " + std::to_string(facts.started_ns) + " " +
+                   std::to_string(facts.monitor_start) + " " + facts.runtime);
+
+  // The CLI answers R (recorded: the run is ours), K (it could not: kill the container),
+  // and after the exit report, D (recorded). When it is gone before answering, this
+  // process writes the record itself.
+  bool recorded = false, refused = false, cli_gone = false, exit_done = false;
+  bool db_open = false;
+  auto open_db = [&]() -> bool {
+    if (!db_open) db_open = static_cast<bool>(e.reopen_db());
+    return db_open;
+  };
+  auto take_over_start = [&] {
+    if (recorded || refused || !open_db()) return;
+    auto r = containers::record_running(e, id, cli, facts);
+    if (r && *r) {
+      recorded = true;
+      return;
+    }
+    // The CLI may have recorded it and died before saying so; anything else means a
+    // reconcile undid the start meanwhile, and the container must not outlive that.
+    auto now = containers::find(e, id);
+    if (now && now->running() && now->monitor_pid == me) {
+      recorded = true;
+    } else {
+      refused = true;
+      ::kill(spawned->pid, SIGKILL);
+    }
+  };
+  // Waits up to `timeout_ms` (-1: forever) for an answer; false when none came.
+  auto read_chan = [&](int timeout_ms) -> bool {
+    if (cli_gone) return true;
+    struct pollfd w {chan, POLLIN, 0};
+    int r;
+    do {
+      r = ::poll(&w, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) return false;
+    char answer[64];
+    ssize_t n;
+    do {
+      n = ::recv(chan, answer, sizeof answer, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n <= 0) {
+      cli_gone = true;
+      take_over_start();
+      return true;
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (answer[i] == 'R') recorded = true;
+      if (answer[i] == 'D') exit_done = true;
+      if (answer[i] == 'K' && !refused) {
+        refused = true;
+        ::kill(spawned->pid, SIGKILL);
       }
     }
-    if (!s) {
-      ::kill(spawned->pid, SIGKILL);
-      ::waitpid(spawned->pid, nullptr, 0);
-      (void)runtime::destroy_cgroups(cgroups);
-      fail(125, s.error().what());
-    }
-  }
-  // Between starts the database is not needed; close it so a long-lived monitor holds no
-  // file of the state root but its log.
-  e.close_db();
-  report(status_fd, "S " + std::to_string(spawned->pid));
-  util::timing_mark("monitor: running recorded");
+    return true;
+  };
 
   JsonLogWriter log(log_fd);
   int sinks[3] = {-1, out_sink, err_sink};
-  struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}};
+  struct pollfd p[4] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}, {chan, POLLIN, 0}};
   int open_streams = 2;
   bool exited = false;
   int wstatus = 0;
   char buf[65536];
   while (open_streams > 0 || !exited) {
+    p[3].fd = cli_gone ? -1 : chan;
     // After the first process exits the namespace's other processes are killed by the
     // kernel and the pipes close; the timeout only guards against a descriptor passed on.
-    int r = ::poll(p, 3, exited ? 2000 : -1);
+    int r = ::poll(p, 4, exited ? 2000 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -230,11 +245,13 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
       exited = true;
       p[2].fd = -1;
     }
+    if (p[3].fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) read_chan(0);
   }
   if (!exited) {
     while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
     }
   }
+  int64_t finished = util::now_ns();
   util::timing_mark("monitor: container exited, output drained");
   log.flush();
   ::close(log_fd);
@@ -244,23 +261,27 @@ void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool
   }
   (void)runtime::destroy_cgroups(cgroups);
   ::rmdir(rootfs.c_str());
-
   util::timing_mark("monitor: cgroups released");
-  if (Status s = e.reopen_db(); s) {
-    // With --rm the record goes straight from running to removing (an intent this
-    // monitor owns), then away with the container's files.
-    bool auto_remove = spec.value("HostConfig", json::object()).value("AutoRemove", false);
-    int64_t start = static_cast<int64_t>(util::process_start_time(me));
-    Status recorded = exec_update(
-        e,
-        std::string("UPDATE containers SET state = '") + (auto_remove ? "removing" : "exited") +
-            "', exit_code = ?, finished_ns = ?, owner_pid = ?, owner_start = ?, pid = 0, "
-            "monitor_pid = 0, monitor_start = 0, runtime = '{}' WHERE id = ? AND state = 'running'",
-        {int64_t{code}, util::now_ns(), auto_remove ? int64_t{me} : int64_t{0}, auto_remove ? start : int64_t{0}, id});
-    if (recorded && auto_remove && e.db().changes() == 1) (void)containers::destroy(e, id);
+
+  // A program that ends at once can end before the CLI has recorded its start.
+  // (A CLI stopped in that instant holds this wait; the CLI's own record needs the answer.)
+  while (!recorded && !refused && !cli_gone) read_chan(-1);
+  if (refused) ::_exit(0);  // the start was given back; there is no run to record
+  if (!cli_gone) {
+    report(chan, "X " + std::to_string(code) + " " + std::to_string(finished));
+    // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
+    // when it records later, its update finds the exit written and changes nothing.
+    while (!exit_done && !cli_gone) {
+      if (!read_chan(5000)) break;
+    }
   }
-  util::timing_mark("monitor: exit recorded (and removed)");
-  report(status_fd, "X " + std::to_string(code));
+  if (!exit_done && open_db()) {
+    if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished);
+  }
+  util::timing_mark("monitor: exit recorded");
+  // An --rm container's files went to the trash; the CLI is gone or about to be, and
+  // nobody waits for this process any more.
+  if (spec.value("HostConfig", json::object()).value("AutoRemove", false)) (void)containers::sweep(e);
   ::_exit(0);
 }
 

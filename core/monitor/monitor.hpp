@@ -2,13 +2,16 @@
 
 // The per-container monitor: a small process that outlives the CLI. It starts the
 // container's first process, copies its output into the json-file log (and to the CLI
-// that ran it in the foreground), records the exit code, releases the container's cgroups,
-// and removes the container when --rm asked for it. It reports to the starting CLI over a
-// pipe, one line per event:
-//   S <pid>             started
-//   E <code> <message>  failed to start (code 125, 126 or 127)
-//   X <code>            exited (after the record and any --rm removal are done)
-// No daemon is involved: each container has its own monitor.
+// that ran it in the foreground), releases the container's cgroups, and sees that the
+// exit is recorded. It talks to the starting CLI over a socket pair, one line each:
+//   monitor -> CLI   S <pid> <started_ns> <monitor_start> <runtime JSON>   running
+//                    E <code> <message>   failed to start (125, 126 or 127)
+//                    X <code> <finished_ns>   exited
+//   CLI -> monitor   R   the run is recorded        K   it could not be: kill it
+//                    D   the exit is recorded (and an --rm container removed)
+// The CLI, whose database connection is already open, writes the records while it is
+// there; the monitor opens the database only when the CLI is gone (`run -d`, a killed
+// CLI), so a foreground `run` costs one connection, not two. No daemon is involved.
 
 #include <string>
 
@@ -17,8 +20,8 @@
 
 namespace berth::monitor {
 
-// Runs in the forked monitor process; never returns. `status_fd` is the pipe to the CLI;
+// Runs in the forked monitor process; never returns. `chan` is the socket to the CLI;
 // `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the output.
-[[noreturn]] void monitor_main(Engine& e, const containers::Container& c, int status_fd, bool attach);
+[[noreturn]] void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach);
 
 }  // namespace berth::monitor

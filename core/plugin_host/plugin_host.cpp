@@ -1,6 +1,8 @@
 #include "plugin_host/plugin_host.hpp"
 
+#ifndef BOOST_DLL_USE_STD_FS
 #define BOOST_DLL_USE_STD_FS
+#endif
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sys/stat.h>

@@ -247,13 +247,16 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
 
   if (::chdir(root.c_str()) != 0) child_fail(errfd, 125, err_str("chdir '" + root + "'"));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) child_fail(errfd, 125, err_str("pivot_root"));
+  util::timing_mark("child: pivoted");
   if (::umount2(".", MNT_DETACH) != 0) child_fail(errfd, 125, err_str("detach old root"));
+  util::timing_mark("child: old root detached");
   if (::chdir("/") != 0) child_fail(errfd, 125, err_str("chdir /"));
 
   if (::sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) {
     child_fail(errfd, 125, err_str("sethostname"));
   }
   if (cfg.new_netns) loopback_up(errfd);
+  util::timing_mark("child: lo up");
 
   int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
@@ -269,6 +272,7 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   }
   switch_user(errfd, cfg.user);
   std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
+  util::timing_mark("child: exec");
 
   std::vector<char*> argv;
   for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));

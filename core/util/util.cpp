@@ -3,6 +3,7 @@
 #include "util/lazy_libs.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -213,17 +214,31 @@ bool write_all(int fd, std::string_view buf) {
 }  // namespace berth::util
 
 namespace berth::util {
+int timing_fd() {
+  // One descriptor, high and close-on-exec, kept for the process and its forks: the
+  // container's process keeps writing marks after pivot_root has hidden the file's path.
+  static int fd = [] {
+    const char* path = ::getenv("BERTH_TIMING");
+    if (path == nullptr || *path == '\0') return -1;
+    int f = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return -1;
+    int high = ::fcntl(f, F_DUPFD_CLOEXEC, 1000);
+    ::close(f);
+    return high;
+  }();
+  return fd;
+}
+
 void timing_mark(const char* phase) {
-  static const char* path = ::getenv("BERTH_TIMING");
-  if (path == nullptr || *path == '\0') return;
+  int fd = timing_fd();
+  if (fd < 0) return;
   struct timespec ts {};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
   char line[256];
-  int n = std::snprintf(line, sizeof line, "%d %lld %s\n", static_cast<int>(::getpid()),
-                        static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec, phase);
-  int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return;
+  int n = std::snprintf(line, sizeof line, "%d %lld %s [%ld faults]\n", static_cast<int>(::getpid()),
+                        static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec, phase, ru.ru_minflt);
   (void)!::write(fd, line, static_cast<size_t>(n));
-  ::close(fd);
 }
 }  // namespace berth::util

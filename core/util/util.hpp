@@ -60,7 +60,9 @@ bool write_all(int fd, std::string_view buf);
 
 namespace berth::util {
 // Where the time goes: with BERTH_TIMING=<file>, every process of a command appends
-// "<pid> <monotonic ns> <phase>" lines to that file (see bench/README.md). Costs one
-// getenv when unset.
+// "<pid> <monotonic ns> <phase> [<minor page faults so far> faults]" lines to that file
+// (see bench/README.md). Costs one getenv per process when unset.
+// The descriptor the marks go to (-1 when BERTH_TIMING is unset); kept open across forks.
+int timing_fd();
 void timing_mark(const char* phase);
 }  // namespace berth::util

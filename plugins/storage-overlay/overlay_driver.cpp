@@ -1,9 +1,12 @@
 #include "overlay_driver.hpp"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <set>
 #include <cstring>
@@ -261,11 +264,19 @@ Result<std::vector<sdk::Mount>> OverlayDriver::create(const std::string& key,
     }
     parent_id = p.id;
   }
+  // The number is claimed by making its directory; next-id only saves the search, so it
+  // needs no fsync (after a crash, mkdir skips numbers still in use).
   int64_t next = 1;
   if (auto s = fs::read_file(root_ + "/next-id"); s) {
-    next = std::stoll(*s) + 1;
+    next = std::atoll(s->c_str()) + 1;
   }
-  BERTH_TRY(fs::write_file_atomic(root_ + "/next-id", std::to_string(next), 0600));
+  std::string dir;
+  for (;; ++next) {
+    dir = snap_dir(std::to_string(next));
+    if (::mkdir(dir.c_str(), 0700) == 0) break;
+    if (errno != EEXIST) return sys_error("make '" + dir + "'");
+  }
+  BERTH_TRY(fs::write_file_atomic(root_ + "/next-id", std::to_string(next), 0600, fs::Durability::Atomic));
   Record rec;
   rec.id = std::to_string(next);
   rec.info.key = key;
@@ -274,13 +285,12 @@ Result<std::vector<sdk::Mount>> OverlayDriver::create(const std::string& key,
   rec.info.labels = labels;
   rec.info.created_ns = rec.info.updated_ns = now_ns();
 
-  std::string dir = snap_dir(rec.id);
   sdk::ScopeGuard undo([&] { (void)fs::remove_tree(dir); });
   BERTH_TRY(fs::make_dirs(dir + "/fs", 0755));
   BERTH_TRY(fs::make_dirs(dir + "/work", 0700));
-  BERTH_TRY(fs::make_dirs(dir + "/children", 0700));
   BERTH_TRY(store_meta(rec));
   if (!parent_id.empty()) {
+    BERTH_TRY(fs::make_dirs(snap_dir(parent_id) + "/children", 0700));
     BERTH_TRY(fs::write_file_atomic(snap_dir(parent_id) + "/children/" + rec.id, "", 0600, durability(kind)));
   }
   sdk::ScopeGuard undo_child([&] {
@@ -344,7 +354,7 @@ Status OverlayDriver::remove(const std::string& key) {
       ::unlink((snap_dir(p->id) + "/children/" + rec.id).c_str());
     }
   }
-  return fs::remove_tree(dir);
+  return fs::move_to_trash(dir, root_ + "/trash", rec.id);
 }
 
 Status OverlayDriver::walk(const std::function<bool(const sdk::SnapshotInfo&)>& fn) {
@@ -377,30 +387,30 @@ Result<std::string> OverlayDriver::changes_dir(const std::string& key) {
 }
 
 Status OverlayDriver::cleanup() {
-  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
-  std::set<std::string> live;
-  BERTH_TRY(walk([&](const sdk::SnapshotInfo& info) {
-    if (auto r = load(info.key); r) {
-      live.insert(r->id);
+  {
+    // Under the lock: a snapshot being made is unreferenced until its key file is written.
+    BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
+    std::set<std::string> live;
+    BERTH_TRY(walk([&](const sdk::SnapshotInfo& info) {
+      if (auto r = load(info.key); r) {
+        live.insert(r->id);
+      }
+      return true;
+    }));
+    for (const auto& id : fs::list_dir(root_ + "/snapshots")) {
+      if (live.count(id) != 0) {
+        // A child link whose child never got (or lost) its key would block remove().
+        for (const auto& child : fs::list_dir(snap_dir(id) + "/children")) {
+          if (live.count(child) == 0) ::unlink((snap_dir(id) + "/children/" + child).c_str());
+        }
+        continue;
+      }
+      log_->info("overlay: removing orphaned snapshot directory " + id);
+      BERTH_TRY(fs::move_to_trash(snap_dir(id), root_ + "/trash", id));
     }
-    return true;
-  }));
-  DIR* d = ::opendir((root_ + "/snapshots").c_str());
-  if (d == nullptr) {
-    return sys_error("open '" + root_ + "/snapshots'");
   }
-  std::vector<std::string> orphans;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.' && live.count(e->d_name) == 0) {
-      orphans.emplace_back(e->d_name);
-    }
-  }
-  ::closedir(d);
-  for (const auto& id : orphans) {
-    log_->info("overlay: removing orphaned snapshot directory " + id);
-    BERTH_TRY(fs::remove_tree(snap_dir(id)));
-  }
-  return {};
+  // The slow part runs without the lock.
+  return fs::empty_trash(root_ + "/trash");
 }
 
 }  // namespace berth::storage::overlay

@@ -3,20 +3,25 @@
 // The `overlay` storage driver. On-disk layout, under the driver's state directory:
 //
 //   lock                    flock held while metadata changes (several berth processes)
-//   next-id                 the last snapshot number handed out
+//   next-id                 a hint: the last snapshot number handed out (the number is
+//                           taken by mkdir of snapshots/<n>, which fails if it is in use)
 //   keys/<escaped key>      one file per snapshot key, holding its number: the key index.
 //                           A snapshot exists exactly when its key file exists.
 //   snapshots/<n>/meta      key, parent key, kind, times, labels (key=value lines)
 //   snapshots/<n>/fs        the snapshot's own files (overlay upperdir; a layer's content)
 //   snapshots/<n>/work      overlay workdir (active snapshots only)
-//   snapshots/<n>/children/<m>  one empty file per child snapshot: remove() refuses while
-//                           any is there
+//   snapshots/<n>/children/<m>  one empty file per child snapshot (the directory is made
+//                           with the first): remove() refuses while any is there
+//   trash/<n>               removed snapshots, deleted by cleanup()
 //
 // Numbers, not keys, name directories so that lowerdir= options stay short. The mounts of
 // an active snapshot are one overlay whose lowerdirs are its committed ancestors' fs
 // directories (nearest first); a snapshot without a parent is a bind mount of its fs.
 // Creation builds snapshots/<n> completely before writing the key file; removal deletes the
-// key file first: a crash in between leaves an unreferenced directory that cleanup() removes.
+// key file, then renames the directory into trash/. Deleting a tree costs a few hundred
+// microseconds per directory on some file systems, so remove() leaves that to cleanup(),
+// which the engine runs off the critical path; a crash anywhere leaves an unreferenced
+// directory or a trash entry, which cleanup() deletes too.
 
 #include <string>
 #include <vector>

@@ -6,9 +6,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <set>
 #include <utility>
 
@@ -258,6 +261,57 @@ FileLock::~FileLock() {
   if (fd_ >= 0) {
     ::close(fd_);
   }
+}
+
+std::vector<std::string> list_dir(const std::string& path) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+namespace {
+std::string unique_suffix() {
+  static unsigned counter = 0;
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::to_string(::getpid()) + "-" + std::to_string(ts.tv_sec * 1000000000LL + ts.tv_nsec) + "-" +
+         std::to_string(++counter);
+}
+}  // namespace
+
+Status move_to_trash(const std::string& path, const std::string& trash_dir, const std::string& name) {
+  if (!exists(path)) return {};
+  BERTH_TRY(make_dirs(trash_dir, 0700));
+  std::string to = trash_dir + "/" + name + "." + unique_suffix();
+  if (::rename(path.c_str(), to.c_str()) != 0) {
+    // (EXDEV and the like: delete in place.)
+    return remove_tree(path);
+  }
+  return {};
+}
+
+Status empty_trash(const std::string& trash_dir) {
+  std::vector<std::string> claimed;
+  const std::string mine = "." + std::to_string(::getpid()) + ".";
+  for (const auto& name : list_dir(trash_dir)) {
+    if (name[0] == '.') {
+      // ".<pid>.<name>": claimed by another process; take it over only if that one died.
+      pid_t owner = static_cast<pid_t>(std::atoi(name.c_str() + 1));
+      if (owner > 0 && (::kill(owner, 0) == 0 || errno != ESRCH)) continue;
+    }
+    std::string to = trash_dir + "/" + mine + (name[0] == '.' ? name.substr(name.find('.', 1) + 1) : name);
+    if (::rename((trash_dir + "/" + name).c_str(), to.c_str()) == 0) claimed.push_back(to);
+  }
+  Status result;
+  for (const auto& path : claimed) {
+    if (Status s = remove_tree(path); !s && result) result = s;
+  }
+  return result;
 }
 
 }  // namespace berth::sdk::fs

@@ -224,10 +224,21 @@ void BerthTest::TearDown() {
   }
   for (const auto& id : ids) EXPECT_TRUE(cgroup_dirs_of(id).empty()) << "cgroups left for " << id;
   EXPECT_TRUE(mounts_containing(root_).empty()) << "mounts left under " << root_;
-  // No monitor of this test's containers outlives them.
-  for (int pid : berth_processes()) {
-    std::string cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-    EXPECT_EQ(cmdline.find(config_), std::string::npos) << "berth process " << pid << " left running";
+  // No monitor of this test's containers outlives them. (A monitor of an --rm container
+  // deletes its trash after the CLI has returned: give it a moment.)
+  auto mine = [&] {
+    std::vector<int> out;
+    for (int pid : berth_processes()) {
+      if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(config_) != std::string::npos) out.push_back(pid);
+    }
+    return out;
+  };
+  for (int i = 0; i < 250 && !mine().empty(); ++i) usleep(20000);
+  for (int pid : mine()) ADD_FAILURE() << "berth process " << pid << " left running";
+  // Everything removed was deleted, not only moved to a trash directory.
+  for (const auto& trash : {state_ + "/trash", state_ + "/plugins/storage.overlay/trash"}) {
+    Output left = exec({"sh", "-c", "ls -A " + trash + " 2>/dev/null"});
+    EXPECT_EQ(trim(left.out), "") << "left in " << trash;
   }
   exec({"rm", "-rf", "--one-file-system", root_});
 }

@@ -346,22 +346,55 @@ TEST_F(Lifecycle, TwentyConcurrentDetachedRunsAllSucceed) {
   EXPECT_EQ(names.size(), 20u);
 }
 
+// Starts the CLI in the background, its output discarded; returns its pid.
+pid_t spawn_berth(const std::string& config, std::vector<std::string> rest) {
+  std::vector<std::string> argv = {kBerth, "--config", config};
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST_F(Lifecycle, AForegroundRunWhoseCliIsKilledKeepsRunningAndItsExitIsRecorded) {
+  // The foreground CLI writes the records while it is there; once it is gone the monitor
+  // must, for the exit and for --rm.
+  std::string kept = unique("kept");
+  std::string removed = unique("removed");
+  pid_t a = spawn_berth(config_, {"run", "--name", kept, "busybox", "sh", "-c", "sleep 1; exit 3"});
+  pid_t b = spawn_berth(config_, {"run", "--rm", "--name", removed, "busybox", "sleep", "1"});
+  auto status_of = [&](const std::string& n) -> std::string {
+    Output o = berth({"inspect", "--type", "container", n});
+    return o.code == 0 ? json::parse(o.out)[0]["State"]["Status"].get<std::string>() : "";
+  };
+  for (int i = 0; i < 200 && (status_of(kept) != "running" || status_of(removed) != "running"); ++i) usleep(10000);
+  ASSERT_EQ(status_of(kept), "running");
+  ASSERT_EQ(status_of(removed), "running");
+  kill(a, SIGKILL);
+  kill(b, SIGKILL);
+  waitpid(a, nullptr, 0);
+  waitpid(b, nullptr, 0);
+  EXPECT_EQ(status_of(kept), "running") << "the container must outlive its CLI";
+  for (int i = 0; i < 300 && (status_of(kept) == "running" || !status_of(removed).empty()); ++i) usleep(10000);
+  json j = inspect(kept);
+  EXPECT_EQ(j["State"]["Status"], "exited");
+  EXPECT_EQ(j["State"]["ExitCode"], 3);
+  EXPECT_EQ(berth({"inspect", "--type", "container", removed}).code, 1) << "--rm was not honoured";
+}
+
 TEST_F(Lifecycle, KilledCliDuringRunDetachedLeavesStateTheNextCommandRepairs) {
   // Kill the CLI at different points of `run -d`; whatever it left, the next command must
   // either see a working container or nothing, and rm -f must clean every trace.
   for (int delay_ms : {0, 5, 10, 20, 40, 80}) {
-    std::vector<std::string> argv = {kBerth, "--config", config_, "run", "-d", "busybox", "sleep", "30"};
-    pid_t pid = fork();
-    if (pid == 0) {
-      int devnull = open("/dev/null", O_RDWR);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    pid_t pid = spawn_berth(config_, {"run", "-d", "busybox", "sleep", "30"});
     usleep(static_cast<useconds_t>(delay_ms) * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);

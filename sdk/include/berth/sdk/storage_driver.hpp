@@ -93,7 +93,9 @@ class BERTH_SDK_VISIBLE StorageDriver {
   // `name` is taken (the active snapshot is then left as it was).
   virtual Status commit(const std::string& name, const std::string& key, const Labels& labels) = 0;
 
-  // Removes a snapshot and its data. Conflict while children exist. NotFound if unknown.
+  // Removes a snapshot: once it returns, the key is free and neither stat() nor walk()
+  // sees it. Freeing its data may be left to cleanup(), which the engine calls soon after,
+  // outside any user-visible wait. Conflict while children exist. NotFound if unknown.
   virtual Status remove(const std::string& key) = 0;
 
   // Calls `fn` for every snapshot, in no particular order, until it returns false.
@@ -106,8 +108,9 @@ class BERTH_SDK_VISIBLE StorageDriver {
     return make_error(Code::NotImplemented, "changes_dir is not implemented by this driver");
   }
 
-  // Reclaims what an interrupted operation left (half-made snapshot directories). Safe to
-  // call at any time; never touches a snapshot that stat() can see.
+  // Frees the data of removed snapshots and reclaims what an interrupted operation left
+  // (half-made snapshot directories). Safe to call at any time, from several processes at
+  // once; never touches a snapshot that stat() can see.
   virtual Status cleanup() { return {}; }
 };
 
