@@ -101,9 +101,9 @@ void run_error(const std::string& message) {
 }
 
 // Shared by run and create. Returns the container, or prints why not.
-std::optional<Container> do_create(Engine& e, const containers::CreateRequest& req) {
+std::optional<Container> do_create(Engine& e, const containers::CreateRequest& req, bool then_start = false) {
   (void)containers::reconcile(e);
-  auto c = containers::create(e, req);
+  auto c = containers::create(e, req, then_start);
   if (!c) {
     run_error(c.error().what());
     return std::nullopt;
@@ -133,7 +133,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   bool detach = p.vm["detach"].as<bool>();
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
-  auto c = do_create(*e, req);
+  auto c = do_create(*e, req, /*then_start=*/true);
   if (!c) return kExitEngine;
   auto report = containers::start(*e, *c, !detach);
   if (!report || !report->started) {

@@ -63,7 +63,8 @@ Result<Container> find(Engine& e, const std::string& ref);
 Result<std::vector<Container>> list_all(Engine& e);  // newest first
 Status reconcile(Engine& e);
 
-Result<Container> create(Engine& e, const CreateRequest& req);
+// With `then_start` the container is left "starting", owned by this process, for start().
+Result<Container> create(Engine& e, const CreateRequest& req, bool then_start = false);
 
 // How a started container is reported to the CLI that started it.
 struct StartReport {

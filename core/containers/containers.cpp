@@ -366,7 +366,7 @@ Status reconcile(Engine& e) {
   return {};
 }
 
-Result<Container> create(Engine& e, const CreateRequest& req) {
+Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   auto image = e.images().resolve(req.image);
   if (!image) {
     if (image.error().code == Code::NotFound) {
@@ -501,8 +501,10 @@ Result<Container> create(Engine& e, const CreateRequest& req) {
   BERTH_TRY(e.storage().prepare(id, image->top_chain_id, {{"container", id}}).status());
   util::timing_mark("create: snapshot prepared");
 
+  // `run` keeps the record as its own start (one write fewer than created, then claimed).
   BERTH_ASSIGN(auto upd, e.db().prepare(
-      "UPDATE containers SET state = 'created', owner_pid = 0, owner_start = 0 WHERE id = ?"));
+      then_start ? "UPDATE containers SET state = 'starting' WHERE id = ?"
+                 : "UPDATE containers SET state = 'created', owner_pid = 0, owner_start = 0 WHERE id = ?"));
   upd.bind(1, id);
   BERTH_TRY(upd.run());
   undo.dismiss();

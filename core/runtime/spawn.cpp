@@ -219,14 +219,9 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
 }
 
 [[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
-  // Wait until the parent has placed us in our cgroups.
-  char go = 0;
-  if (::read(syncfd, &go, 1) != 1) ::_exit(125);
-  ::close(syncfd);
-  util::timing_mark("child: in cgroups");
-  if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
-    child_fail(errfd, 125, err_str("unshare cgroup namespace"));
-  }
+  // The parent places this process in its cgroups meanwhile (writing cgroup.procs takes
+  // about a millisecond per v1 hierarchy here); we wait for it only before the cgroup
+  // namespace and the user's program, which must start inside them.
   ::setsid();
   ::prctl(PR_SET_PDEATHSIG, 0);
 
@@ -269,6 +264,14 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
     if (Status s = sdk::fs::make_dirs(cwd, 0755); !s || ::chdir(cwd.c_str()) != 0) {
       child_fail(errfd, 125, err_str("chdir to cwd (\"" + cwd + "\") set in config.json"));
     }
+  }
+  char go = 0;
+  if (::read(syncfd, &go, 1) != 1) ::_exit(125);
+  ::close(syncfd);
+  util::timing_mark("child: in cgroups");
+  // (Before switch_user: a process that is no longer root cannot make namespaces.)
+  if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
+    child_fail(errfd, 125, err_str("unshare cgroup namespace"));
   }
   switch_user(errfd, cfg.user);
   std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
@@ -346,7 +349,10 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     return abort_child(s.error().what());
   }
   char go = 1;
-  if (::write(sync[1], &go, 1) != 1) return abort_child(err_str("start container process"));
+  // A child that failed before reading this has closed its end (EPIPE); its report below
+  // says why.
+  bool told = ::write(sync[1], &go, 1) == 1;
+  int write_errno = errno;
   ::close(sync[1]);
   std::string report;
   char buf[4096];
@@ -355,6 +361,9 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     if (n > 0) report.append(buf, static_cast<size_t>(n));
   }
   ::close(err[0]);
+  if (report.empty() && !told) {
+    report = "125\nstart container process: " + std::string(std::strerror(write_errno));
+  }
   if (!report.empty()) {
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     ::close(pidfd);
