@@ -1,12 +1,15 @@
-// Container commands: run, create, start, stop, rm, ps, logs, inspect.
+// Container commands: run, create, start, stop, kill, restart, pause, unpause, rename, wait,
+// rm, prune, ps, logs, inspect.
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "cli/cli.hpp"
 #include "monitor/json_log.hpp"
@@ -23,7 +26,7 @@ int engine_unavailable() { return kExitEngine; }
 // Docker's shape for commands over several containers: each name is printed when its
 // action succeeds, each failure is reported and the others still run; exit 1 if any failed.
 int for_each_container(Cli& cli, const std::vector<std::string>& refs,
-                       const std::function<Status(Engine&, const Container&)>& action) {
+                       const std::function<Status(Engine&, const Container&)>& action, bool echo_ref = true) {
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
@@ -34,7 +37,7 @@ int for_each_container(Cli& cli, const std::vector<std::string>& refs,
     if (!s) {
       print_error(s.error());
       rc = kExitError;
-    } else {
+    } else if (echo_ref) {
       std::cout << ref << "\n";
     }
   }
@@ -198,16 +201,25 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
   return rc;
 }
 
-int cmd_stop(Cli& cli, const std::vector<std::string>& args) {
-  CommandSpec spec{"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", 1};
+// stop and restart: -t/--time (and Docker's older --timeout), in seconds.
+po::options_description stop_flags() {
   po::options_description d("Options");
   d.add_options()("time,t", po::value<int>(), "Seconds to wait before killing the container (default 10)")
       ("timeout", po::value<int>(), "Alias of --time");
-  auto p = parse_flags(spec, d, args);
+  return d;
+}
+
+int stop_timeout(const Parsed& p) {
+  if (p.vm.count("time")) return p.vm["time"].as<int>();
+  if (p.vm.count("timeout")) return p.vm["timeout"].as<int>();
+  return 10;
+}
+
+int cmd_stop(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", 1};
+  auto p = parse_flags(spec, stop_flags(), args);
   if (p.help) return 0;
-  int timeout = 10;
-  if (p.vm.count("timeout")) timeout = p.vm["timeout"].as<int>();
-  if (p.vm.count("time")) timeout = p.vm["time"].as<int>();
+  int timeout = stop_timeout(p);
   return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::stop(e, c, timeout); });
 }
 
@@ -220,6 +232,187 @@ int cmd_rm(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   bool force = p.vm["force"].as<bool>();
   return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::remove(e, c, force); });
+}
+
+// A signal by name ("KILL", "SIGKILL", "sigterm") or number, as docker kill -s takes it.
+Result<int> parse_signal(const std::string& raw) {
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+      {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},     {"FPE", SIGFPE},     {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},
+      {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},   {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},     {"XCPU", SIGXCPU},
+      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
+      {"POLL", SIGPOLL}, {"PWR", SIGPWR},       {"SYS", SIGSYS}};
+  auto invalid = [&] { return make_error(Code::InvalidArgument, "Invalid signal: " + raw); };
+  if (raw.empty()) return invalid();
+  if (raw.find_first_not_of("0123456789") == std::string::npos) {
+    int n = std::atoi(raw.c_str());
+    if (n <= 0 || n > SIGRTMAX) return invalid();
+    return n;
+  }
+  std::string name = util::to_upper(raw);
+  if (util::starts_with(name, "SIG")) name = name.substr(3);
+  for (const auto& [n, v] : kSignals) {
+    if (name == n) return v;
+  }
+  return invalid();
+}
+
+int cmd_kill(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", 1};
+  po::options_description d("Options");
+  d.add_options()("signal,s", po::value<std::string>()->default_value("KILL"), "Signal to send to the container");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  auto sig = parse_signal(p.vm["signal"].as<std::string>());
+  if (!sig) {
+    print_error(sig.error());
+    return kExitError;
+  }
+  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::kill(e, c, *sig); });
+}
+
+int cmd_pause(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"pause", "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", 1};
+  auto p = parse_flags(spec, po::options_description("Options"), args);
+  if (p.help) return 0;
+  return for_each_container(cli, p.args, [](Engine& e, const Container& c) { return containers::pause(e, c); });
+}
+
+int cmd_unpause(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", 1};
+  auto p = parse_flags(spec, po::options_description("Options"), args);
+  if (p.help) return 0;
+  return for_each_container(cli, p.args, [](Engine& e, const Container& c) { return containers::unpause(e, c); });
+}
+
+int cmd_rename(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"rename", "CONTAINER NEW_NAME", "Rename a container", 2, 2};
+  auto p = parse_flags(spec, po::options_description("Options"), args);
+  if (p.help) return 0;
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  auto c = containers::find(*e, p.args[0]);
+  Status s = c ? containers::rename(*e, *c, p.args[1]) : Status(c.error());
+  if (!s) {
+    print_error(s.error());
+    return kExitError;
+  }
+  return 0;
+}
+
+int cmd_restart(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers", 1};
+  auto p = parse_flags(spec, stop_flags(), args);
+  if (p.help) return 0;
+  int timeout = stop_timeout(p);
+  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) -> Status {
+    BERTH_TRY(containers::stop(e, c, timeout));
+    BERTH_ASSIGN(auto now, containers::find(e, c.id));
+    BERTH_ASSIGN(auto r, containers::start(e, now, false));
+    if (!r.started) return make_error(Code::Internal, "failed to start container process: " + r.error);
+    return {};
+  });
+}
+
+// Prints each container's exit code when it has stopped (Docker's `wait`).
+int cmd_wait(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"wait", "CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes", 1};
+  auto p = parse_flags(spec, po::options_description("Options"), args);
+  if (p.help) return 0;
+  return for_each_container(
+      cli, p.args,
+      [](Engine& e, const Container& first) -> Status {
+        // Docker's default condition, "not-running": a container that is not running
+        // (created or exited) answers at once. The monitor writes the exit before it exits.
+        Container c = first;
+        while (c.running()) {
+          int mon = static_cast<int>(::syscall(SYS_pidfd_open, c.monitor_pid, 0));
+          if (mon >= 0) {
+            struct pollfd pf {mon, POLLIN, 0};
+            while (::poll(&pf, 1, -1) < 0 && errno == EINTR) {
+            }
+            ::close(mon);
+          }
+          (void)containers::reconcile(e);
+          // (The record of an --rm container goes with it: then this is "No such container".)
+          BERTH_ASSIGN(c, containers::find(e, first.id));
+        }
+        std::cout << c.exit_code << "\n" << std::flush;
+        return {};
+      },
+      /*echo_ref=*/false);
+}
+
+// Docker's `container prune`: every container that is not running.
+int cmd_container_prune(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"container prune", "[OPTIONS]", "Remove all stopped containers", 0, 0};
+  po::options_description d("Options");
+  d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation")
+      ("filter", po::value<std::vector<std::string>>()->composing(), "Provide filter values (e.g. \"until=<timestamp>\")");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  int64_t now_ns = util::now_ns();
+  std::optional<int64_t> until;
+  std::map<std::string, std::string> labels;
+  if (p.vm.count("filter")) {
+    for (const auto& f : p.vm["filter"].as<std::vector<std::string>>()) {
+      auto eq = f.find('=');
+      std::string key = f.substr(0, eq);
+      std::string value = eq == std::string::npos ? "" : f.substr(eq + 1);
+      if (key == "until") {
+        auto t = util::parse_time_point(value, now_ns);
+        if (!t) throw UsageError{"invalid filter 'until=" + value + "': " + t.error().message, kExitError};
+        until = *t;
+      } else if (key == "label") {
+        auto veq = value.find('=');
+        labels[value.substr(0, veq)] = veq == std::string::npos ? "" : value.substr(veq + 1);
+      } else {
+        throw UsageError{"invalid filter '" + key + "'", kExitError};
+      }
+    }
+  }
+  if (!p.vm["force"].as<bool>()) {
+    std::cout << "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] " << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (util::to_lower(util::trim(answer)) != "y" && util::to_lower(util::trim(answer)) != "yes") return 0;
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return engine_unavailable();
+  (void)containers::reconcile(*e);
+  auto all = containers::list_all(*e);
+  if (!all) {
+    print_error(all.error());
+    return kExitError;
+  }
+  std::vector<std::string> deleted;
+  int64_t reclaimed = 0;
+  for (const auto& c : *all) {
+    if (c.state != "exited" && c.state != "created") continue;
+    if (until && c.created_ns >= *until) continue;
+    bool match = true;
+    auto have = c.spec.value("Config", nlohmann::json::object()).value("Labels", nlohmann::json::object());
+    for (const auto& [k, v] : labels) {
+      if (!have.contains(k) || (!v.empty() && have[k] != v)) match = false;
+    }
+    if (!match) continue;
+    if (auto u = e->storage().usage(c.id); u) reclaimed += u->size;
+    if (Status s = containers::remove(*e, c, false); !s) {
+      print_error(s.error());
+      continue;
+    }
+    deleted.push_back(c.id);
+  }
+  if (!deleted.empty()) {
+    std::cout << "Deleted Containers:\n";
+    for (const auto& id : deleted) std::cout << id << "\n";
+    std::cout << "\n";
+  }
+  std::cout << "Total reclaimed space: " << util::human_size(reclaimed) << "\n";
+  if (e->trash_pending()) (void)containers::sweep(*e);
+  return 0;
 }
 
 std::string command_of(const Container& c) {
@@ -404,7 +597,14 @@ void register_container_commands(std::map<std::string, Command>& t) {
     t[pre + "start"] = cmd_start;
     t[pre + "stop"] = cmd_stop;
     t[pre + "logs"] = cmd_logs;
+    t[pre + "kill"] = cmd_kill;
+    t[pre + "pause"] = cmd_pause;
+    t[pre + "unpause"] = cmd_unpause;
+    t[pre + "rename"] = cmd_rename;
+    t[pre + "restart"] = cmd_restart;
+    t[pre + "wait"] = cmd_wait;
   }
+  t["container prune"] = cmd_container_prune;
   t["rm"] = t["container rm"] = t["container remove"] = cmd_rm;
   t["ps"] = t["container ls"] = t["container ps"] = t["container list"] = cmd_ps;
   t["inspect"] = [](Cli& c, const std::vector<std::string>& a) { return cmd_inspect(c, a, ""); };

@@ -15,6 +15,7 @@ namespace {
 
 std::string docker_status(const containers::Container& c) {
   if (c.state == "creating" || c.state == "starting") return "created";
+  if (c.state == "running" && c.paused) return "paused";
   return c.state;
 }
 
@@ -34,7 +35,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
   ojson state = {
       {"Status", docker_status(c)},
       {"Running", started},
-      {"Paused", false},
+      {"Paused", c.paused},
       {"Restarting", false},
       {"OOMKilled", false},
       {"Dead", false},

@@ -23,7 +23,7 @@ void usage() {
                "  image       Manage images\n"
                "  system      Manage berth\n\n"
                "Container Commands:\n"
-               "  create  start  stop  rm  logs  inspect\n\n"
+               "  create  start  stop  restart  kill  pause  unpause  rename  wait  rm  logs  inspect\n\n"
                "Image Commands:\n"
                "  tag  rmi\n\n"
                "Global Options:\n"
@@ -82,9 +82,21 @@ int main(int argc, char** argv) {
   register_system_commands(table);
 
   std::string name = args[i++];
-  if ((name == "container" || name == "image" || name == "system") && i < args.size() &&
-      table.count(name + " " + args[i])) {
+  bool group = name == "container" || name == "image" || name == "system";
+  if (group && i < args.size() && table.count(name + " " + args[i])) {
     name += " " + args[i++];
+  } else if (group) {
+    // `berth container`, `berth container --help`: the group's commands, as Docker lists them.
+    bool help = i >= args.size() || args[i] == "--help" || args[i] == "-h";
+    std::ostream& out = help ? std::cout : std::cerr;
+    if (!help) out << "berth: '" << name << " " << args[i] << "' is not a berth command.\n\n";
+    out << "Usage:  berth " << name << " COMMAND\n\nManage " << (name == "system" ? "berth" : name + "s")
+        << "\n\nCommands:\n";
+    for (const auto& [key, fn] : table) {
+      if (key.rfind(name + " ", 0) == 0) out << "  " << key.substr(name.size() + 1) << "\n";
+    }
+    out << "\nRun 'berth " << name << " COMMAND --help' for more information on a command.\n";
+    return help ? 0 : kExitError;
   }
   auto it = table.find(name);
   if (it == table.end()) {

@@ -33,6 +33,7 @@ struct Container {
   int64_t started_ns = 0;
   int64_t finished_ns = 0;
   std::string error;
+  bool paused = false;     // running, with its cgroups frozen
   nlohmann::json spec;     // {Path, Args, Config, HostConfig, Mounts, ImageRef}
   nlohmann::json runtime;  // {cgroups: [...]}
 
@@ -103,6 +104,15 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
 // SIGTERM (or `signal`), then SIGKILL after `timeout_s`; waits for the monitor to record
 // the exit. A container that is not running is left as it is.
 Status stop(Engine& e, const Container& c, int timeout_s);
+// Sends `signal` to the container's first process. Conflict when it is not running.
+Status kill(Engine& e, const Container& c, int signal);
+// Freezes (thaws) every process of a running container through the cgroup freezer:
+// v1's freezer.state where that hierarchy is mounted, else v2's cgroup.freeze.
+Status pause(Engine& e, const Container& c);
+Status unpause(Engine& e, const Container& c);
+// Docker's rules for names; Conflict if another container has it.
+Status rename(Engine& e, const Container& c, const std::string& new_name);
+
 // Removes a container: refused while running unless `force` (then it is killed first).
 Status remove(Engine& e, const Container& c, bool force);
 // Removes a container's snapshot, files and record; the container is not running. The

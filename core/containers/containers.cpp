@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <set>
 
 #include "berth/sdk/fs.hpp"
@@ -27,7 +28,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, "
-    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime";
+    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime, paused";
 
 constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -49,6 +50,7 @@ Container from_row(const state::Stmt& s) {
   c.error = s.text(13);
   c.spec = json::parse(s.text(14), nullptr, false);
   c.runtime = json::parse(s.text(15), nullptr, false);
+  c.paused = s.integer(16) != 0;
   if (c.spec.is_discarded()) c.spec = json::object();
   if (c.runtime.is_discarded()) c.runtime = json::object();
   return c;
@@ -326,7 +328,7 @@ Result<bool> end_orphaned_run(Engine& e, const Container& c) {
   release_cgroups(c.runtime, c.id);
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, error = ?, pid = 0, "
-      "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, runtime = '{}' WHERE id = ?"));
+      "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, runtime = '{}', paused = 0 WHERE id = ?"));
   if (was_running) {
     st.bind(1, std::string("exited")).bind(2, int64_t{255}).bind(3, util::now_ns());
     st.bind(4, std::string("the container monitor exited unexpectedly"));
@@ -515,7 +517,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
 Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f) {
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
-      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '' "
+      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '', paused = 0 "
       "WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
   st.bind(1, int64_t{f.pid}).bind(2, f.started_ns).bind(3, int64_t{f.monitor_pid});
   st.bind(4, static_cast<int64_t>(f.monitor_start)).bind(5, f.runtime).bind(6, id).bind(7, int64_t{owner});
@@ -539,7 +541,7 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   pid_t me = ::getpid();
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, owner_pid = ?, owner_start = ?, "
-      "pid = 0, monitor_pid = 0, monitor_start = 0, runtime = '{}' "
+      "pid = 0, monitor_pid = 0, monitor_start = 0, runtime = '{}', paused = 0 "
       "WHERE id = ? AND state = 'running' AND monitor_pid = ?"));
   st.bind(1, std::string(auto_remove ? "removing" : "exited")).bind(2, int64_t{code}).bind(3, finished_ns);
   st.bind(4, auto_remove ? int64_t{me} : int64_t{0});
@@ -720,6 +722,109 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   return report;
 }
 
+namespace {
+
+// Reads a cgroup file until `done` holds of it (freezing takes a moment), up to 5 s.
+bool wait_file(const std::string& path, const std::function<bool(const std::string&)>& done) {
+  for (int i = 0; i < 500; ++i) {
+    auto v = fs::read_file(path);
+    if (v && done(*v)) return true;
+    struct timespec ts {0, 10 * 1000 * 1000};
+    ::nanosleep(&ts, nullptr);
+  }
+  return false;
+}
+
+Status write_cgroup_file(const std::string& path, const std::string& value) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return sys_error("open '" + path + "'");
+  bool ok = util::write_all(fd, value);
+  int err = errno;
+  ::close(fd);
+  return ok ? Status{} : sys_error("write '" + path + "'", err);
+}
+
+Status set_frozen(const Container& c, bool frozen) {
+  auto dirs = json_strings(c.runtime.value("cgroups", json::array()));
+  for (const auto& d : dirs) {
+    if (!fs::exists(d + "/freezer.state")) continue;
+    BERTH_TRY(write_cgroup_file(d + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
+    std::string want = frozen ? "FROZEN" : "THAWED";
+    if (!wait_file(d + "/freezer.state", [&](const std::string& v) { return util::trim(v) == want; })) {
+      return make_error(Code::Unavailable, "container " + c.short_id() + " did not reach " + want);
+    }
+    return {};
+  }
+  for (const auto& d : dirs) {
+    if (!fs::exists(d + "/cgroup.freeze")) continue;
+    BERTH_TRY(write_cgroup_file(d + "/cgroup.freeze", frozen ? "1" : "0"));
+    std::string want = frozen ? "frozen 1" : "frozen 0";
+    if (!wait_file(d + "/cgroup.events", [&](const std::string& v) { return v.find(want) != std::string::npos; })) {
+      return make_error(Code::Unavailable, "container " + c.short_id() + " did not reach " + want);
+    }
+    return {};
+  }
+  return make_error(Code::Unsupported, "no cgroup freezer for container " + c.short_id() +
+                                           ": neither a v1 freezer hierarchy nor cgroup v2 is mounted");
+}
+
+}  // namespace
+
+Status kill(Engine& e, const Container& c, int signal) {
+  (void)e;
+  if (!c.running() || c.pid <= 0) {
+    return make_error(Code::Conflict, "cannot kill container: " + c.name + ": container " + c.id + " is not running");
+  }
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0));
+  if (pfd < 0) return sys_error("cannot kill container: " + c.name);
+  sdk::ScopeGuard close_p([&] { ::close(pfd); });
+  if (::syscall(SYS_pidfd_send_signal, pfd, signal, nullptr, 0) != 0) {
+    return sys_error("cannot kill container: " + c.name + ": signal " + std::to_string(signal));
+  }
+  // A frozen process cannot die; Docker thaws a paused container it kills.
+  if (c.paused && signal == SIGKILL) (void)set_frozen(c, false);
+  return {};
+}
+
+Status pause(Engine& e, const Container& c) {
+  if (!c.running()) return make_error(Code::Conflict, "Container " + c.id + " is not running");
+  if (c.paused) return make_error(Code::Conflict, "Container " + c.id + " is already paused");
+  BERTH_TRY(set_frozen(c, true));
+  BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET paused = 1 WHERE id = ? AND state = 'running'"));
+  st.bind(1, c.id);
+  return st.run();
+}
+
+Status unpause(Engine& e, const Container& c) {
+  if (!c.running() || !c.paused) return make_error(Code::Conflict, "Container " + c.id + " is not paused");
+  BERTH_TRY(set_frozen(c, false));
+  BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET paused = 0 WHERE id = ?"));
+  st.bind(1, c.id);
+  return st.run();
+}
+
+Status rename(Engine& e, const Container& c, const std::string& new_name) {
+  std::string name = !new_name.empty() && new_name[0] == '/' ? new_name.substr(1) : new_name;
+  if (!valid_name(name)) {
+    return make_error(Code::InvalidArgument, "Invalid container name (" + name +
+                                                 "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  }
+  if (name == c.name) {
+    return make_error(Code::InvalidArgument, "Renaming a container with the same name as its current name");
+  }
+  BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET name = ? WHERE id = ?"));
+  st.bind(1, name).bind(2, c.id);
+  Status s = st.run();
+  if (!s && s.error().code == Code::AlreadyExists) {
+    auto holder = find(e, name);
+    return make_error(Code::Conflict, "Error when allocating new name: Conflict. The container name \"/" + name +
+                                          "\" is already in use by container \"" +
+                                          (holder ? holder->id : std::string("?")) +
+                                          "\". You have to remove (or rename) that container to be able to reuse that name.");
+  }
+  return s;
+}
+
 Status stop(Engine& e, const Container& c, int timeout_s) {
   if (!c.running()) return {};
   int mon = pidfd_for(c.monitor_pid, c.monitor_start);
@@ -729,6 +834,8 @@ Status stop(Engine& e, const Container& c, int timeout_s) {
   if (pfd >= 0) {
     sdk::ScopeGuard close_p([&] { ::close(pfd); });
     ::syscall(SYS_pidfd_send_signal, pfd, SIGTERM, nullptr, 0);
+    // A paused container is thawed so that it can act on the signal (as Docker does).
+    if (c.paused) (void)set_frozen(c, false);
     if (!wait_pidfd(pfd, timeout_s < 0 ? -1 : timeout_s * 1000)) {
       ::syscall(SYS_pidfd_send_signal, pfd, SIGKILL, nullptr, 0);
     }
@@ -784,7 +891,7 @@ Status sweep(Engine& e) {
 
 std::string status_text(const Container& c, int64_t now_ns) {
   if (c.state == "running") {
-    return "Up " + util::human_duration((now_ns - c.started_ns) / 1000000000);
+    return "Up " + util::human_duration((now_ns - c.started_ns) / 1000000000) + (c.paused ? " (Paused)" : "");
   }
   if (c.state == "exited") {
     return "Exited (" + std::to_string(c.exit_code) + ") " +

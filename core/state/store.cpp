@@ -54,6 +54,10 @@ CREATE TABLE tags (
 );
 CREATE INDEX tags_image ON tags(image_id);
 )sql",
+    // 2: pause/unpause (the cgroup freezer); a paused container is still "running".
+    R"sql(
+ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -209,6 +210,90 @@ bool write_all(int fd, std::string_view buf) {
     off += static_cast<size_t>(n);
   }
   return true;
+}
+
+std::string to_upper(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::string to_lower(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+Result<int64_t> parse_go_duration(const std::string& in) {
+  auto bad = [&] { return make_error(Code::InvalidArgument, "time: invalid duration \"" + in + "\""); };
+  std::string s = in;
+  bool neg = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    neg = s[0] == '-';
+    s = s.substr(1);
+  }
+  if (s == "0") return int64_t{0};
+  if (s.empty()) return bad();
+  static const std::pair<const char*, double> kUnits[] = {{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6},
+                                                          {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (i == start) return bad();
+    double v = std::atof(s.substr(start, i - start).c_str());
+    size_t ustart = i;
+    while (i < s.size() && !std::isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') ++i;
+    std::string unit = s.substr(ustart, i - ustart);
+    bool found = false;
+    for (const auto& [name, mult] : kUnits) {
+      if (unit == name) {
+        total += v * mult;
+        found = true;
+      }
+    }
+    if (!found) return bad();
+  }
+  return static_cast<int64_t>(neg ? -total : total);
+}
+
+Result<int64_t> parse_time_point(const std::string& s, int64_t now_ns) {
+  if (s.empty()) return make_error(Code::InvalidArgument, "empty time value");
+  if (s.find_first_not_of("0123456789.") == std::string::npos) {
+    return static_cast<int64_t>(std::atof(s.c_str()) * 1e9);
+  }
+  if (auto d = parse_go_duration(s); d) return now_ns - *d;
+  // RFC 3339, or its date alone (UTC).
+  struct tm tm {};
+  const char* rest = ::strptime(s.c_str(), "%Y-%m-%d", &tm);
+  if (rest == nullptr) return make_error(Code::InvalidArgument, "failed to parse time \"" + s + "\"");
+  int64_t frac_ns = 0;
+  int64_t offset_s = 0;
+  if (*rest == 'T' || *rest == ' ') {
+    rest = ::strptime(rest + 1, "%H:%M:%S", &tm);
+    if (rest == nullptr) return make_error(Code::InvalidArgument, "failed to parse time \"" + s + "\"");
+    if (*rest == '.') {
+      const char* p = rest + 1;
+      int64_t scale = 100000000;
+      while (std::isdigit(static_cast<unsigned char>(*p))) {
+        frac_ns += (*p - '0') * scale;
+        scale /= 10;
+        ++p;
+      }
+      rest = p;
+    }
+    if (*rest == 'Z') {
+      ++rest;
+    } else if (*rest == '+' || *rest == '-') {
+      int hh = 0, mm = 0;
+      if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2) {
+        return make_error(Code::InvalidArgument, "failed to parse time \"" + s + "\"");
+      }
+      offset_s = (*rest == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+      rest += 6;
+    }
+  }
+  if (*rest != '\0') return make_error(Code::InvalidArgument, "failed to parse time \"" + s + "\"");
+  return (static_cast<int64_t>(::timegm(&tm)) - offset_s) * 1000000000LL + frac_ns;
 }
 
 }  // namespace berth::util

@@ -39,6 +39,14 @@ std::string rfc3339_nano(int64_t ns);
 std::string human_duration(int64_t seconds);
 // go-units HumanSizeWithPrecision(size, 3): "4.26MB", "512B", "1.2GB"
 std::string human_size(int64_t bytes);
+std::string to_upper(std::string s);
+std::string to_lower(std::string s);
+// Go's time.ParseDuration: "300ms", "1.5h", "2h45m", "-10s"; nanoseconds.
+Result<int64_t> parse_go_duration(const std::string& s);
+// A point in time as Docker's --since/--until/--filter until= take it: a Go duration
+// (that long before `now_ns`), Unix seconds ("1700000000.5"), or RFC 3339 ("2024-01-02",
+// "2024-01-02T15:04:05Z", "...+01:00"). Nanoseconds since the epoch.
+Result<int64_t> parse_time_point(const std::string& s, int64_t now_ns);
 
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
