@@ -603,6 +603,7 @@ void register_container_commands(std::map<std::string, Command>& t) {
     t[pre + "rename"] = cmd_rename;
     t[pre + "restart"] = cmd_restart;
     t[pre + "wait"] = cmd_wait;
+    t[pre + "exec"] = cmd_exec;
   }
   t["container prune"] = cmd_container_prune;
   t["rm"] = t["container rm"] = t["container remove"] = cmd_rm;

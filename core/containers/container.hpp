@@ -122,6 +122,13 @@ Status destroy(Engine& e, const std::string& id);
 // operation left there). Run where nobody waits: after a command's work, in the monitor.
 Status sweep(Engine& e);
 
+// A process's environment in the container: Config.Env, with HOSTNAME and HOME added as
+// Docker's runtime adds them when missing.
+std::vector<std::string> process_env(const nlohmann::json& config);
+// `env` with KEY=VALUE (or KEY, taken from this process's environment) entries applied
+// in order, as -e does; PATH is added when missing.
+std::vector<std::string> with_env(std::vector<std::string> env, const std::vector<std::string>& overrides);
+
 // The strings of a JSON array (non-strings skipped; anything else gives none).
 std::vector<std::string> json_strings(const nlohmann::json& j);
 

@@ -299,6 +299,23 @@ std::vector<std::string> json_strings(const json& j) {
   return out;
 }
 
+std::vector<std::string> process_env(const json& config) {
+  auto env = json_strings(config.value("Env", json::array()));
+  bool has_home = false;
+  bool has_hostname = false;
+  for (const auto& kv : env) {
+    has_home |= util::starts_with(kv, "HOME=");
+    has_hostname |= util::starts_with(kv, "HOSTNAME=");
+  }
+  if (!has_hostname) env.insert(env.begin() + (env.empty() ? 0 : 1), "HOSTNAME=" + config.value("Hostname", std::string()));
+  if (!has_home) env.push_back("HOME=/root");
+  return env;
+}
+
+std::vector<std::string> with_env(std::vector<std::string> env, const std::vector<std::string>& overrides) {
+  return merge_env(env, overrides);
+}
+
 Result<Container> find(Engine& e, const std::string& ref) {
   if (ref.empty()) return no_such(ref);
   std::string name = ref[0] == '/' ? ref.substr(1) : ref;
@@ -787,7 +804,7 @@ Status kill(Engine& e, const Container& c, int signal) {
 }
 
 Status pause(Engine& e, const Container& c) {
-  if (!c.running()) return make_error(Code::Conflict, "Container " + c.id + " is not running");
+  if (!c.running()) return make_error(Code::Conflict, "container " + c.id + " is not running");
   if (c.paused) return make_error(Code::Conflict, "Container " + c.id + " is already paused");
   BERTH_TRY(set_frozen(c, true));
   BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET paused = 1 WHERE id = ? AND state = 'running'"));

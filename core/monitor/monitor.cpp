@@ -43,20 +43,6 @@ void close_inherited(std::vector<int> keep) {
   ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-// HOME from the container's /etc/passwd is the runtime's job; Docker sets HOSTNAME too.
-std::vector<std::string> process_env(const json& config) {
-  auto env = containers::json_strings(config.value("Env", json::array()));
-  bool has_home = false;
-  bool has_hostname = false;
-  for (const auto& kv : env) {
-    has_home |= util::starts_with(kv, "HOME=");
-    has_hostname |= util::starts_with(kv, "HOSTNAME=");
-  }
-  if (!has_hostname) env.insert(env.begin() + (env.empty() ? 0 : 1), "HOSTNAME=" + config.value("Hostname", std::string()));
-  if (!has_home) env.push_back("HOME=/root");
-  return env;
-}
-
 }  // namespace
 
 void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach) {
@@ -124,7 +110,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   sc.binds.push_back({dir + "/resolv.conf", "/etc/resolv.conf", false});
   sc.argv.push_back(spec.value("Path", ""));
   for (const auto& a : containers::json_strings(spec.value("Args", json::array()))) sc.argv.push_back(a);
-  sc.env = process_env(config);
+  sc.env = containers::process_env(config);
   sc.cwd = config.value("WorkingDir", std::string());
   sc.user = config.value("User", std::string());
   sc.cgroup_dirs = cgroups;

@@ -378,4 +378,127 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   return Spawned{static_cast<pid_t>(pid), pidfd};
 }
 
+namespace {
+
+// In the intermediate child: enter the namespaces and cgroups, clone the process that
+// execs as a sibling (CLONE_PARENT) and send its pid on `pidfd_out`. Exits with 0 when
+// that process was made; errors go to `errfd` as child_fail() writes them.
+[[noreturn]] void exec_intermediate(const ExecConfig& cfg, int errfd, int pid_out) {
+  // Descriptors first: after setns(CLONE_NEWNS) the host's /proc is out of reach.
+  static const std::pair<const char*, int> kNamespaces[] = {
+      {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+      {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+  std::vector<std::pair<int, int>> fds;
+  std::string base = "/proc/" + std::to_string(cfg.target) + "/ns/";
+  for (const auto& [name, type] : kNamespaces) {
+    int fd = ::open((base + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT && type == CLONE_NEWCGROUP) continue;
+      child_fail(errfd, 125, err_str(std::string("open the container's ") + name + " namespace"));
+    }
+    fds.emplace_back(fd, type);
+  }
+  // Into the cgroups before the cgroup namespace, so that it is rooted where they are.
+  if (Status s = enter_cgroups(cfg.cgroup_dirs, ::getpid()); !s) child_fail(errfd, 125, s.error().what());
+  for (const auto& [fd, type] : fds) {
+    // The network namespace of a --network host container is the host's own: nothing to do.
+    if (::setns(fd, type) != 0) child_fail(errfd, 125, err_str("enter the container's namespaces"));
+    ::close(fd);
+  }
+  struct clone_args args {};
+  // (With CLONE_PARENT the child inherits this process's exit signal, SIGCHLD; clone3
+  // wants exit_signal 0 then.)
+  args.flags = CLONE_PARENT;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) child_fail(errfd, 125, err_str("clone into the container"));
+  if (pid == 0) {
+    ::close(pid_out);
+    int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
+    int out = cfg.stdout_fd >= 0 ? cfg.stdout_fd : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int err = cfg.stderr_fd >= 0 ? cfg.stderr_fd : out;
+    if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) child_fail(errfd, 125, err_str("set up output"));
+    std::string cwd = cfg.cwd.empty() ? "/" : cfg.cwd;
+    if (::chdir(cwd.c_str()) != 0) {
+      child_fail(errfd, 126, err_str("chdir to cwd (\"" + cwd + "\") set in config.json"));
+    }
+    switch_user(errfd, cfg.user);
+    std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
+    std::vector<char*> argv;
+    for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : cfg.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    child_fail(errfd, 126, "exec: \"" + cfg.argv[0] + "\": " + std::strerror(errno));
+  }
+  pid_t child = static_cast<pid_t>(pid);
+  (void)!::write(pid_out, &child, sizeof child);
+  ::_exit(0);
+}
+
+}  // namespace
+
+Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure) {
+  failure->exit_code = 125;
+  failure->message.clear();
+  if (cfg.argv.empty()) {
+    failure->message = "No exec command specified";
+    return make_error(Code::InvalidArgument, failure->message);
+  }
+  int err[2], pids[2];
+  if (::pipe2(err, O_CLOEXEC) != 0) return sys_error("pipe");
+  if (::pipe2(pids, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(err[0]);
+    ::close(err[1]);
+    return sys_error("pipe", e);
+  }
+  pid_t mid = ::fork();
+  if (mid < 0) {
+    int e = errno;
+    for (int fd : {err[0], err[1], pids[0], pids[1]}) ::close(fd);
+    return sys_error("fork", e);
+  }
+  if (mid == 0) {
+    ::close(err[0]);
+    ::close(pids[0]);
+    exec_intermediate(cfg, err[1], pids[1]);
+  }
+  ::close(err[1]);
+  ::close(pids[1]);
+  pid_t child = 0;
+  ssize_t got = ::read(pids[0], &child, sizeof child);
+  ::close(pids[0]);
+  int status = 0;
+  ::waitpid(mid, &status, 0);
+  // The error pipe closes when the program execs (close-on-exec) or its maker gives up.
+  std::string report;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(err[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) report.append(buf, static_cast<size_t>(n));
+  }
+  ::close(err[0]);
+  if (!report.empty() || got != sizeof child || child <= 0) {
+    if (got == sizeof child && child > 0) ::waitpid(child, nullptr, 0);
+    auto nl = report.find('\n');
+    int code = report.empty() ? 125 : std::atoi(report.substr(0, nl).c_str());
+    // Docker's exec reports a program it cannot run (missing or not executable) as 126.
+    failure->exit_code = code == 127 ? 126 : code;
+    failure->message = report.empty() ? "the exec helper exited before starting the program"
+                       : nl == std::string::npos ? report
+                                                 : report.substr(nl + 1);
+    return make_error(failure->exit_code == 126 ? Code::NotFound : Code::Internal, failure->message);
+  }
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+  return Spawned{child, pidfd};
+}
+
 }  // namespace berth::runtime

@@ -53,4 +53,24 @@ struct Spawned {
 // Returns the running process, or a StartFailure (in `failure`) with an error.
 Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure);
 
+// A process started inside a running container (`exec`).
+struct ExecConfig {
+  pid_t target = 0;                       // the container's first process
+  std::vector<std::string> cgroup_dirs;   // the container's cgroups
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  std::string user;
+  int stdin_fd = -1;  // -1: /dev/null
+  int stdout_fd = 1;  // -1: /dev/null (both)
+  int stderr_fd = 2;
+};
+
+// Joins every namespace of `target` (IPC, UTS, network, cgroup, PID, mount) and its
+// cgroups, then execs. The process is the caller's child (an intermediate child enters the
+// namespaces and clones it with CLONE_PARENT, as a process cannot enter a PID namespace
+// itself). Returns it once exec has happened, or a StartFailure: 126 when the program
+// cannot be run (Docker's exec code), 125 for an engine error.
+Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure);
+
 }  // namespace berth::runtime
