@@ -61,8 +61,27 @@ po::options_description create_flags() {
       ("entrypoint", po::value<std::string>(), "Overwrite the default ENTRYPOINT of the image")
       ("rm", po::bool_switch(), "Automatically remove the container when it exits")
       ("interactive,i", po::bool_switch(), "Keep STDIN open even if not attached")
-      ("tty,t", po::bool_switch(), "Allocate a pseudo-TTY");
+      ("tty,t", po::bool_switch(), "Allocate a pseudo-TTY")
+      ("memory,m", po::value<std::string>(), "Memory limit")
+      ("memory-swap", po::value<std::string>(), "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+      ("cpus", po::value<std::string>(), "Number of CPUs")
+      ("cpu-shares,c", po::value<int64_t>(), "CPU shares (relative weight)")
+      ("cpuset-cpus", po::value<std::string>(), "CPUs in which to allow execution (0-3, 0,1)")
+      ("pids-limit", po::value<int64_t>(), "Tune container pids limit (set -1 for unlimited)")
+      ("ulimit", po::value<std::vector<std::string>>()->composing(), "Ulimit options");
   return d;
+}
+
+// Docker's flag errors: 'invalid argument "1x" for "-m, --memory" flag: invalid size: '1x''.
+int64_t size_flag(const po::variables_map& vm, const char* name, const char* shown) {
+  if (!vm.count(name)) return 0;
+  std::string v = vm[name].as<std::string>();
+  if (v == "-1" && std::string(name) == "memory-swap") return -1;
+  int64_t n = util::parse_ram_bytes(v);
+  if (n < 0) {
+    throw UsageError{std::string("invalid argument \"") + v + "\" for \"" + shown + "\" flag: invalid size: '" + v + "'"};
+  }
+  return n;
 }
 
 containers::CreateRequest request_from(const Parsed& p) {
@@ -90,6 +109,21 @@ containers::CreateRequest request_from(const Parsed& p) {
     if (!ep.empty()) r.entrypoint = {ep};
   }
   r.auto_remove = vm["rm"].as<bool>();
+  r.resources.memory = size_flag(vm, "memory", "-m, --memory");
+  r.resources.memory_swap = size_flag(vm, "memory-swap", "--memory-swap");
+  if (vm.count("cpus")) {
+    std::string v = vm["cpus"].as<std::string>();
+    char* end = nullptr;
+    double cpus = std::strtod(v.c_str(), &end);
+    if (v.empty() || end == nullptr || *end != '\0') {
+      throw UsageError{"invalid argument \"" + v + "\" for \"--cpus\" flag: failed to parse " + v + " as a rational number"};
+    }
+    r.resources.nano_cpus = static_cast<int64_t>(cpus * 1e9 + 0.5);
+  }
+  if (vm.count("cpu-shares")) r.resources.cpu_shares = vm["cpu-shares"].as<int64_t>();
+  if (vm.count("cpuset-cpus")) r.resources.cpuset_cpus = vm["cpuset-cpus"].as<std::string>();
+  if (vm.count("pids-limit")) r.resources.pids_limit = vm["pids-limit"].as<int64_t>();
+  if (vm.count("ulimit")) r.ulimits = vm["ulimit"].as<std::vector<std::string>>();
   r.tty = vm["tty"].as<bool>();
   r.interactive = vm["interactive"].as<bool>();
   if (r.tty || r.interactive) {

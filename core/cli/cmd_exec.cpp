@@ -52,6 +52,7 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
   ec.env = containers::with_env(containers::process_env(config),
                                 p.vm.count("env") ? p.vm["env"].as<std::vector<std::string>>() : std::vector<std::string>{});
   ec.cwd = p.vm.count("workdir") ? p.vm["workdir"].as<std::string>() : config.value("WorkingDir", std::string());
+  ec.rlimits = containers::rlimits_of(c->spec.value("HostConfig", nlohmann::json::object()));
   ec.user = p.vm.count("user") ? p.vm["user"].as<std::string>() : config.value("User", std::string());
   bool detach = p.vm["detach"].as<bool>();
   if (p.vm["interactive"].as<bool>() && !detach) ec.stdin_fd = 0;

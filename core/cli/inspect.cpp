@@ -37,7 +37,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"Running", started},
       {"Paused", c.paused},
       {"Restarting", false},
-      {"OOMKilled", false},
+      {"OOMKilled", c.oom_killed},
       {"Dead", false},
       {"Pid", started ? c.pid : 0},
       {"ExitCode", c.exit_code},
@@ -74,6 +74,13 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"VolumesFrom", nullptr},
       {"Privileged", false},
       {"ReadonlyRootfs", false},
+      {"CpuShares", host.value("CpuShares", int64_t{0})},
+      {"Memory", host.value("Memory", int64_t{0})},
+      {"NanoCpus", host.value("NanoCpus", int64_t{0})},
+      {"CpusetCpus", host.value("CpusetCpus", std::string())},
+      {"MemorySwap", host.value("MemorySwap", int64_t{0})},
+      {"PidsLimit", ordered(host.value("PidsLimit", json(nullptr)))},
+      {"Ulimits", ordered(host.value("Ulimits", json(nullptr)))},
   };
   auto mounts_info = e.storage().mounts(c.id);
   ojson graph_data = ojson::object();

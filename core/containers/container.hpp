@@ -15,6 +15,8 @@
 
 #include "berth/sdk/result.hpp"
 #include "engine.hpp"
+#include "runtime/cgroups.hpp"
+#include "runtime/spawn.hpp"
 
 namespace berth::containers {
 
@@ -34,6 +36,7 @@ struct Container {
   int64_t finished_ns = 0;
   std::string error;
   bool paused = false;     // running, with its cgroups frozen
+  bool oom_killed = false; // the last run ended by the kernel's OOM killer
   nlohmann::json spec;     // {Path, Args, Config, HostConfig, Mounts, ImageRef}
   nlohmann::json runtime;  // {cgroups: [...]}
 
@@ -55,6 +58,8 @@ struct CreateRequest {
   std::string hostname;                 // -h
   std::map<std::string, std::string> labels;
   bool auto_remove = false;
+  runtime::Resources resources;         // --memory, --cpus, ... (validated by create())
+  std::vector<std::string> ulimits;     // --ulimit name=soft[:hard]
   bool tty = false;
   bool interactive = false;
 };
@@ -97,9 +102,14 @@ struct RunFacts {
 Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f);
 // The start owned by `owner` did not happen: back to "created" (or "exited" if it ran before).
 Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const std::string& message);
+// A container's limits, from its HostConfig.
+runtime::Resources resources_of(const nlohmann::json& host_config);
+std::vector<runtime::Rlimit> rlimits_of(const nlohmann::json& host_config);
+
 // The run watched by `monitor` ended with `code`. With AutoRemove the container is then
 // removed by this process. False when another process recorded the exit first.
-Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns);
+Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns,
+                         bool oom_killed = false);
 
 // SIGTERM (or `signal`), then SIGKILL after `timeout_s`; waits for the monitor to record
 // the exit. A container that is not running is left as it is.

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,7 +29,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, "
-    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime, paused";
+    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime, paused, oom_killed";
 
 constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -51,6 +52,7 @@ Container from_row(const state::Stmt& s) {
   c.spec = json::parse(s.text(14), nullptr, false);
   c.runtime = json::parse(s.text(15), nullptr, false);
   c.paused = s.integer(16) != 0;
+  c.oom_killed = s.integer(17) != 0;
   if (c.spec.is_discarded()) c.spec = json::object();
   if (c.runtime.is_discarded()) c.runtime = json::object();
   return c;
@@ -385,6 +387,133 @@ Status reconcile(Engine& e) {
   return {};
 }
 
+namespace {
+
+constexpr std::pair<const char*, int> kUlimits[] = {
+    {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},       {"data", RLIMIT_DATA},
+    {"fsize", RLIMIT_FSIZE},       {"locks", RLIMIT_LOCKS},   {"memlock", RLIMIT_MEMLOCK},
+    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"nofile", RLIMIT_NOFILE},
+    {"nproc", RLIMIT_NPROC},       {"rss", RLIMIT_RSS},       {"rtprio", RLIMIT_RTPRIO},
+    {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK},
+    {"as", RLIMIT_AS}};
+
+int ulimit_resource(const std::string& name) {
+  for (const auto& [n, r] : kUlimits) {
+    if (name == n) return r;
+  }
+  return -1;
+}
+
+// --ulimit name=soft[:hard] as Docker takes it, checked against what this process may set:
+// without CAP_SYS_RESOURCE no hard limit can go above the current one.
+Result<json> parse_ulimits(const std::vector<std::string>& specs) {
+  json out = json::array();
+  for (const auto& spec : specs) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos) return make_error(Code::InvalidArgument, "invalid ulimit argument: " + spec);
+    std::string name = spec.substr(0, eq);
+    int resource = ulimit_resource(name);
+    if (resource < 0) return make_error(Code::InvalidArgument, "invalid ulimit type: " + name);
+    auto values = util::split(spec.substr(eq + 1), ':');
+    auto number = [&](const std::string& v) -> Result<int64_t> {
+      if (v == "-1" || v == "unlimited") return int64_t{-1};
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+        return make_error(Code::InvalidArgument, "invalid ulimit argument: " + spec);
+      }
+      return static_cast<int64_t>(std::stoll(v));
+    };
+    if (values.empty() || values.size() > 2) return make_error(Code::InvalidArgument, "too many limit value arguments - " + spec);
+    BERTH_ASSIGN(int64_t soft, number(values[0]));
+    int64_t hard = soft;
+    if (values.size() == 2) {
+      BERTH_ASSIGN(hard, number(values[1]));
+    }
+    auto as_rlim = [](int64_t v) { return v < 0 ? RLIM_INFINITY : static_cast<rlim_t>(v); };
+    if (as_rlim(soft) > as_rlim(hard)) {
+      return make_error(Code::InvalidArgument, "ulimit soft limit must be less than or equal to hard limit: " +
+                                                   values[0] + " > " + (values.size() == 2 ? values[1] : values[0]));
+    }
+    struct rlimit cur {};
+    ::getrlimit(resource, &cur);
+    if (as_rlim(hard) > cur.rlim_max) {
+      std::string limit = cur.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(cur.rlim_max);
+      return make_error(Code::InvalidArgument, "ulimit " + name + ": hard limit " + std::to_string(hard) +
+                                                   " is above this host's " + limit +
+                                                   ", which berth cannot raise (no CAP_SYS_RESOURCE)");
+    }
+    out.push_back({{"Name", name}, {"Hard", hard}, {"Soft", soft}});
+  }
+  return out;
+}
+
+// Docker's checks of the resource flags, before anything is made.
+Status validate_resources(const runtime::Resources& r) {
+  if (r.memory != 0 && r.memory < 6 * 1024 * 1024) {
+    return make_error(Code::InvalidArgument, "Minimum memory limit allowed is 6MB");
+  }
+  if (r.memory_swap != 0 && r.memory_swap != -1) {
+    if (r.memory == 0) {
+      return make_error(Code::InvalidArgument,
+                        "You should always set the Memory limit when using Memoryswap limit, see usage");
+    }
+    if (r.memory_swap < r.memory) {
+      return make_error(Code::InvalidArgument, "Minimum memoryswap limit should be larger than memory limit, see usage");
+    }
+  }
+  long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (r.nano_cpus < 0 || (r.nano_cpus > 0 && (r.nano_cpus < 10000000 || r.nano_cpus > cpus * 1000000000LL))) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "Range of CPUs is from 0.01 to %ld.00, as there are only %ld CPUs available", cpus,
+                  cpus);
+    return make_error(Code::InvalidArgument, buf);
+  }
+  if (r.cpu_shares < 0) return make_error(Code::InvalidArgument, "invalid CPU shares: " + std::to_string(r.cpu_shares));
+  if (!r.cpuset_cpus.empty()) {
+    for (const auto& part : util::split(r.cpuset_cpus, ',')) {
+      auto dash = part.find('-');
+      std::string lo = part.substr(0, dash);
+      std::string hi = dash == std::string::npos ? lo : part.substr(dash + 1);
+      bool numbers = !lo.empty() && !hi.empty() && lo.find_first_not_of("0123456789") == std::string::npos &&
+                     hi.find_first_not_of("0123456789") == std::string::npos;
+      if (!numbers) return make_error(Code::InvalidArgument, "Invalid value " + r.cpuset_cpus + " for cpuset cpus");
+      if (std::stol(hi) >= cpus || std::stol(lo) > std::stol(hi)) {
+        return make_error(Code::InvalidArgument, "Requested CPUs are not available - requested " + r.cpuset_cpus +
+                                                     ", available: 0-" + std::to_string(cpus - 1));
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+runtime::Resources resources_of(const json& hc) {
+  runtime::Resources r;
+  auto num = [&](const char* k) { return hc.contains(k) && hc[k].is_number() ? hc[k].get<int64_t>() : int64_t{0}; };
+  r.memory = num("Memory");
+  r.memory_swap = num("MemorySwap");
+  r.nano_cpus = num("NanoCpus");
+  r.cpu_shares = num("CpuShares");
+  r.pids_limit = num("PidsLimit");
+  r.cpuset_cpus = hc.value("CpusetCpus", std::string());
+  return r;
+}
+
+std::vector<runtime::Rlimit> rlimits_of(const json& hc) {
+  std::vector<runtime::Rlimit> out;
+  if (!hc.contains("Ulimits") || !hc["Ulimits"].is_array()) return out;
+  for (const auto& u : hc["Ulimits"]) {
+    int resource = ulimit_resource(u.value("Name", ""));
+    if (resource < 0) continue;
+    auto lim = [&](const char* k) {
+      int64_t v = u.value(k, int64_t{-1});
+      return v < 0 ? static_cast<uint64_t>(RLIM_INFINITY) : static_cast<uint64_t>(v);
+    };
+    out.push_back({resource, lim("Soft"), lim("Hard")});
+  }
+  return out;
+}
+
 Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   auto image = e.images().resolve(req.image);
   if (!image) {
@@ -424,6 +553,8 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     binds.push_back(b);
   }
   BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
+  BERTH_TRY(validate_resources(req.resources));
+  BERTH_ASSIGN(json ulimits, parse_ulimits(req.ulimits));
 
   std::string id = util::random_hex(32);
   std::string hostname = !req.hostname.empty() ? req.hostname
@@ -469,6 +600,13 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"NetworkMode", net.name},
         {"AutoRemove", req.auto_remove},
         {"LogConfig", {{"Type", "json-file"}, {"Config", json::object()}}},
+        {"Memory", req.resources.memory},
+        {"MemorySwap", req.resources.memory_swap},
+        {"NanoCpus", req.resources.nano_cpus},
+        {"CpuShares", req.resources.cpu_shares},
+        {"CpusetCpus", req.resources.cpuset_cpus},
+        {"PidsLimit", req.resources.pids_limit > 0 ? json(req.resources.pids_limit) : json(nullptr)},
+        {"Ulimits", ulimits.empty() ? json(nullptr) : ulimits},
         {"RestartPolicy", {{"Name", "no"}, {"MaximumRetryCount", 0}}}}},
       {"Mounts", mounts},
       {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}}},
@@ -534,7 +672,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
 Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f) {
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
-      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '', paused = 0 "
+      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '', paused = 0, oom_killed = 0 "
       "WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
   st.bind(1, int64_t{f.pid}).bind(2, f.started_ns).bind(3, int64_t{f.monitor_pid});
   st.bind(4, static_cast<int64_t>(f.monitor_start)).bind(5, f.runtime).bind(6, id).bind(7, int64_t{owner});
@@ -551,19 +689,19 @@ Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const
   return st.run();
 }
 
-Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns) {
+Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns, bool oom_killed) {
   // With --rm the record goes straight from running to removing, an intent this process
   // owns (reconcile() finishes it if we die), then away with the container's files.
   bool auto_remove = c.spec.value("HostConfig", json::object()).value("AutoRemove", false);
   pid_t me = ::getpid();
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, owner_pid = ?, owner_start = ?, "
-      "pid = 0, monitor_pid = 0, monitor_start = 0, runtime = '{}', paused = 0 "
+      "pid = 0, monitor_pid = 0, monitor_start = 0, runtime = '{}', paused = 0, oom_killed = ? "
       "WHERE id = ? AND state = 'running' AND monitor_pid = ?"));
   st.bind(1, std::string(auto_remove ? "removing" : "exited")).bind(2, int64_t{code}).bind(3, finished_ns);
   st.bind(4, auto_remove ? int64_t{me} : int64_t{0});
   st.bind(5, auto_remove ? static_cast<int64_t>(util::process_start_time(me)) : int64_t{0});
-  st.bind(6, c.id).bind(7, int64_t{monitor});
+  st.bind(6, int64_t{oom_killed ? 1 : 0}).bind(7, c.id).bind(8, int64_t{monitor});
   BERTH_TRY(st.run());
   util::timing_mark("exit: recorded");
   if (e.db().changes() != 1) return false;
@@ -711,10 +849,11 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
         auto f = util::split(rest, ' ');
         report.exit_code = std::atoi(f[0].c_str());
         int64_t finished = f.size() > 1 ? std::atoll(f[1].c_str()) : util::now_ns();
+        bool oom = f.size() > 2 && f[2] == "oom";
         got_exit = true;
         done = true;
         auto now = find(e, c.id);
-        if (now) (void)record_exit(e, *now, mon, report.exit_code, finished);
+        if (now) (void)record_exit(e, *now, mon, report.exit_code, finished, oom);
         send_line(chan[0], "D");
         util::timing_mark("start: exit recorded");
       }

@@ -80,7 +80,8 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   json network = spec.value("Network", json::object());
   std::string dir = e.container_dir(id);
 
-  auto made = runtime::create_cgroups(id);
+  const json host_config = spec.value("HostConfig", json::object());
+  auto made = runtime::create_cgroups(id, containers::resources_of(host_config));
   if (!made) fail(125, made.error().what());
   cgroups = *made;
   auto mounts = e.storage().mounts(id);
@@ -114,6 +115,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   sc.cwd = config.value("WorkingDir", std::string());
   sc.user = config.value("User", std::string());
   sc.cgroup_dirs = cgroups;
+  sc.rlimits = containers::rlimits_of(host_config);
   sc.stdout_fd = out[1];
   sc.stderr_fd = err[1];
 
@@ -245,6 +247,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   for (int fd : {out_sink, err_sink}) {
     if (fd >= 0) ::close(fd);
   }
+  const bool oom = runtime::oom_killed(cgroups);
   (void)runtime::destroy_cgroups(cgroups);
   ::rmdir(rootfs.c_str());
   util::timing_mark("monitor: cgroups released");
@@ -254,7 +257,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   while (!recorded && !refused && !cli_gone) read_chan(-1);
   if (refused) ::_exit(0);  // the start was given back; there is no run to record
   if (!cli_gone) {
-    report(chan, "X " + std::to_string(code) + " " + std::to_string(finished));
+    report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : ""));
     // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
     // when it records later, its update finds the exit written and changes nothing.
     while (!exit_done && !cli_gone) {
@@ -262,7 +265,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     }
   }
   if (!exit_done && open_db()) {
-    if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished);
+    if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom);
   }
   util::timing_mark("monitor: exit recorded");
   // An --rm container's files went to the trash; the CLI is gone or about to be, and

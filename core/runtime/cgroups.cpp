@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -127,7 +128,83 @@ std::vector<std::string> cgroup_dirs_for(const std::string& container_id) {
   return dirs;
 }
 
-Result<std::vector<std::string>> create_cgroups(const std::string& container_id) {
+namespace {
+
+bool has(const Hierarchy& h, const char* controller) {
+  return std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end();
+}
+
+Status write_limit(const std::string& dir, const std::string& file, const std::string& value) {
+  std::string path = dir + "/" + file;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return sys_error("set " + file + " (open '" + path + "')");
+  bool ok = util::write_all(fd, value);
+  int err = errno;
+  ::close(fd);
+  if (!ok) return sys_error("set " + file + " to " + value, err);
+  return {};
+}
+
+// The limits a hierarchy's controllers take, in the order the kernel accepts them
+// (v1: memory before memory+swap; the CFS period before the quota).
+Status apply_limits(const Hierarchy& h, const std::string& dir, const Resources& r) {
+  int64_t swap_total = r.memory_swap == 0 && r.memory > 0 ? 2 * r.memory : r.memory_swap;
+  if (!h.v2) {
+    if (has(h, "memory") && r.memory > 0) {
+      BERTH_TRY(write_limit(dir, "memory.limit_in_bytes", std::to_string(r.memory)));
+      // (memsw exists only with swap accounting.)
+      if (fs::exists(dir + "/memory.memsw.limit_in_bytes")) {
+        BERTH_TRY(write_limit(dir, "memory.memsw.limit_in_bytes", std::to_string(swap_total)));
+      }
+    }
+    if (has(h, "cpu")) {
+      if (r.nano_cpus > 0) {
+        BERTH_TRY(write_limit(dir, "cpu.cfs_period_us", "100000"));
+        BERTH_TRY(write_limit(dir, "cpu.cfs_quota_us", std::to_string(r.nano_cpus / 10000)));
+      }
+      if (r.cpu_shares > 0) BERTH_TRY(write_limit(dir, "cpu.shares", std::to_string(r.cpu_shares)));
+    }
+    if (has(h, "cpuset") && !r.cpuset_cpus.empty()) BERTH_TRY(write_limit(dir, "cpuset.cpus", r.cpuset_cpus));
+    if (has(h, "pids") && r.pids_limit > 0) BERTH_TRY(write_limit(dir, "pids.max", std::to_string(r.pids_limit)));
+    return {};
+  }
+  if (has(h, "memory") && r.memory > 0) {
+    BERTH_TRY(write_limit(dir, "memory.max", std::to_string(r.memory)));
+    if (fs::exists(dir + "/memory.swap.max")) {
+      BERTH_TRY(write_limit(dir, "memory.swap.max", swap_total < 0 ? "max" : std::to_string(swap_total - r.memory)));
+    }
+  }
+  if (has(h, "cpu")) {
+    if (r.nano_cpus > 0) BERTH_TRY(write_limit(dir, "cpu.max", std::to_string(r.nano_cpus / 10000) + " 100000"));
+    // runc's conversion of shares [2, 262144] to weight [1, 10000].
+    if (r.cpu_shares > 0) {
+      BERTH_TRY(write_limit(dir, "cpu.weight", std::to_string(1 + ((r.cpu_shares - 2) * 9999) / 262142)));
+    }
+  }
+  if (has(h, "cpuset") && !r.cpuset_cpus.empty()) BERTH_TRY(write_limit(dir, "cpuset.cpus", r.cpuset_cpus));
+  if (has(h, "pids") && r.pids_limit > 0) BERTH_TRY(write_limit(dir, "pids.max", std::to_string(r.pids_limit)));
+  return {};
+}
+
+// v2 controllers act in a cgroup only when its parent delegates them: enable what the
+// hierarchy has in <own>/berth (and <own>, which must then hold no processes itself: if
+// it does, the kernel refuses and the limits stay unenforced there rather than failing).
+void delegate_v2(const Hierarchy& h, const std::string& base) {
+  std::string enable;
+  for (const auto& c : h.controllers) enable += (enable.empty() ? "+" : " +") + c;
+  if (enable.empty()) return;
+  std::string parent = base.substr(0, base.rfind('/'));
+  for (const auto& d : {parent, base}) {
+    int fd = ::open((d + "/cgroup.subtree_control").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    (void)util::write_all(fd, enable);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits) {
   std::vector<std::string> made;
   for (const auto& h : discover_hierarchies()) {
     std::string base = h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth";
@@ -137,13 +214,31 @@ Result<std::vector<std::string>> create_cgroups(const std::string& container_id)
       (void)destroy_cgroups(made);
       return std::move(s).error().wrap("create cgroup");
     }
+    made.push_back(dir);
     if (!h.v2 && is_cpuset(dir, h.controllers)) {
       inherit_cpuset(base);
       inherit_cpuset(dir);
     }
-    made.push_back(dir);
+    if (h.v2) delegate_v2(h, base);
+    if (Status l = apply_limits(h, dir, limits); !l) {
+      (void)destroy_cgroups(made);
+      return std::move(l).error();
+    }
   }
   return made;
+}
+
+bool oom_killed(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    for (const char* f : {"/memory.oom_control", "/memory.events"}) {
+      auto text = fs::read_file(d + f);
+      if (!text) continue;
+      for (const auto& line : util::split(*text, '\n')) {
+        if (util::starts_with(line, "oom_kill ") && std::atoll(line.c_str() + 9) > 0) return true;
+      }
+    }
+  }
+  return false;
 }
 
 Status enter_cgroups(const std::vector<std::string>& dirs, pid_t pid) {

@@ -26,9 +26,23 @@ std::vector<Hierarchy> discover_hierarchies();
 // "cgroupfs v1", "cgroupfs v2", "cgroupfs hybrid (v1 controllers, v2 mount)" or "none".
 std::string describe_layout(const std::vector<Hierarchy>& hs);
 
-// Creates the container's cgroup in every hierarchy; returns the directories made.
-// On error removes what it made.
-Result<std::vector<std::string>> create_cgroups(const std::string& container_id);
+// A container's resource limits (Docker's HostConfig fields); 0 means "not set".
+struct Resources {
+  int64_t memory = 0;        // bytes
+  int64_t memory_swap = 0;   // memory + swap in bytes; -1 unlimited; 0: twice `memory`
+  int64_t nano_cpus = 0;     // CPUs x 1e9 (--cpus)
+  int64_t cpu_shares = 0;    // relative weight, v1 cpu.shares (v2 cpu.weight derived)
+  std::string cpuset_cpus;   // "0-1,3"
+  int64_t pids_limit = 0;    // > 0: a limit; -1 or 0: none
+};
+
+// Creates the container's cgroup in every hierarchy, with `limits` written into the
+// controllers each hierarchy has; returns the directories made. On error (a limit the
+// kernel refuses, say) removes what it made, and the error names the file.
+Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits = {});
+// Whether the kernel's OOM killer killed a process in these cgroups (v1
+// memory.oom_control's oom_kill, v2 memory.events's oom_kill).
+bool oom_killed(const std::vector<std::string>& dirs);
 // Where create_cgroups() puts a container's cgroups when called from this process.
 std::vector<std::string> cgroup_dirs_for(const std::string& container_id);
 // Moves `pid` into every directory.

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -273,6 +274,10 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
     child_fail(errfd, 125, err_str("unshare cgroup namespace"));
   }
+  for (const auto& l : cfg.rlimits) {
+    struct rlimit rl {l.soft, l.hard};
+    if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
+  }
   switch_user(errfd, cfg.user);
   std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
   util::timing_mark("child: exec");
@@ -421,6 +426,10 @@ namespace {
     std::string cwd = cfg.cwd.empty() ? "/" : cfg.cwd;
     if (::chdir(cwd.c_str()) != 0) {
       child_fail(errfd, 126, err_str("chdir to cwd (\"" + cwd + "\") set in config.json"));
+    }
+    for (const auto& l : cfg.rlimits) {
+      struct rlimit rl {l.soft, l.hard};
+      if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
     }
     switch_user(errfd, cfg.user);
     std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);

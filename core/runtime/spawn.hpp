@@ -23,6 +23,13 @@ struct BindMount {
   bool readonly = false;
 };
 
+// --ulimit name=soft[:hard]; resource is RLIMIT_* (validated by the caller).
+struct Rlimit {
+  int resource = 0;
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
 struct SpawnConfig {
   std::string id;
   std::string hostname;
@@ -35,6 +42,7 @@ struct SpawnConfig {
   std::string cwd = "/";
   std::string user;                       // "", "uid[:gid]" or "name[:group]"
   std::vector<std::string> cgroup_dirs;   // the parent puts the child here before it runs
+  std::vector<Rlimit> rlimits;            // set before exec (never above the current hard limit)
   int stdin_fd = -1;                      // -1: /dev/null
   int stdout_fd = -1;
   int stderr_fd = -1;
@@ -61,6 +69,7 @@ struct ExecConfig {
   std::vector<std::string> env;
   std::string cwd = "/";
   std::string user;
+  std::vector<Rlimit> rlimits;  // the container's --ulimit, as its first process has them
   int stdin_fd = -1;  // -1: /dev/null
   int stdout_fd = 1;  // -1: /dev/null (both)
   int stderr_fd = 2;

@@ -58,6 +58,10 @@ CREATE INDEX tags_image ON tags(image_id);
     R"sql(
 ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: OOMKilled of the last run.
+    R"sql(
+ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 }  // namespace
 

@@ -222,6 +222,24 @@ std::string to_lower(std::string s) {
   return s;
 }
 
+int64_t parse_ram_bytes(const std::string& in) {
+  size_t i = 0;
+  while (i < in.size() && (std::isdigit(static_cast<unsigned char>(in[i])) || in[i] == '.')) ++i;
+  if (i == 0) return -1;
+  double v = std::atof(in.substr(0, i).c_str());
+  std::string unit = to_lower(trim(in.substr(i)));
+  if (!unit.empty() && unit.back() == 'b') unit.pop_back();
+  if (!unit.empty() && unit.back() == 'i') unit.pop_back();
+  static const std::string kUnits = "kmgtp";
+  double mult = 1;
+  if (unit.size() == 1 && kUnits.find(unit[0]) != std::string::npos) {
+    for (size_t k = 0; k <= kUnits.find(unit[0]); ++k) mult *= 1024;
+  } else if (!unit.empty()) {
+    return -1;
+  }
+  return static_cast<int64_t>(v * mult);
+}
+
 Result<int64_t> parse_go_duration(const std::string& in) {
   auto bad = [&] { return make_error(Code::InvalidArgument, "time: invalid duration \"" + in + "\""); };
   std::string s = in;

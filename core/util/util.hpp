@@ -41,6 +41,8 @@ std::string human_duration(int64_t seconds);
 std::string human_size(int64_t bytes);
 std::string to_upper(std::string s);
 std::string to_lower(std::string s);
+// Docker's RAMInBytes: "512", "32m", "1.5g", "64MiB", "100kb" (binary units); -1 if invalid.
+int64_t parse_ram_bytes(const std::string& s);
 // Go's time.ParseDuration: "300ms", "1.5h", "2h45m", "-10s"; nanoseconds.
 Result<int64_t> parse_go_duration(const std::string& s);
 // A point in time as Docker's --since/--until/--filter until= take it: a Go duration
