@@ -8,10 +8,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <iostream>
+#include <map>
 #include <optional>
 
 #include "cli/cli.hpp"
+#include "cli/template.hpp"
 #include "monitor/json_log.hpp"
 #include "util/util.hpp"
 
@@ -455,22 +459,149 @@ std::string command_of(const Container& c) {
   return cmd;
 }
 
+// Docker's ps filters: the same key given twice matches either value; different keys
+// must all match.
+struct PsFilter {
+  std::multimap<std::string, std::string> by_key;
+
+  static PsFilter parse(const std::vector<std::string>& specs) {
+    static const char* kKeys[] = {"status", "name", "id", "label", "ancestor", "exited"};
+    PsFilter f;
+    for (const auto& spec : specs) {
+      auto eq = spec.find('=');
+      if (eq == std::string::npos) throw UsageError{"bad format of filter (expected name=value)", kExitError};
+      std::string key = spec.substr(0, eq);
+      std::string value = spec.substr(eq + 1);
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        throw UsageError{"invalid filter '" + key + "'", kExitError};
+      }
+      if (key == "status") {
+        static const char* kStates[] = {"created", "restarting", "running", "removing", "paused", "exited", "dead"};
+        if (std::find(std::begin(kStates), std::end(kStates), value) == std::end(kStates)) {
+          throw UsageError{"invalid filter 'status=" + value + "'", kExitError};
+        }
+      }
+      if (key == "exited" && value.find_first_not_of("0123456789") != std::string::npos) {
+        throw UsageError{"invalid filter 'exited=" + value + "'", kExitError};
+      }
+      f.by_key.emplace(key, value);
+    }
+    return f;
+  }
+
+  bool any(const std::string& key, const std::function<bool(const std::string&)>& match) const {
+    auto range = by_key.equal_range(key);
+    if (range.first == range.second) return true;
+    for (auto it = range.first; it != range.second; ++it) {
+      if (match(it->second)) return true;
+    }
+    return false;
+  }
+
+  bool matches(Engine& e, const Container& c, const std::string& status) const {
+    auto labels = c.spec.value("Config", nlohmann::json::object()).value("Labels", nlohmann::json::object());
+    return any("status", [&](const std::string& v) { return v == status; }) &&
+           any("name", [&](const std::string& v) { return c.name.find(util::starts_with(v, "/") ? v.substr(1) : v) != std::string::npos; }) &&
+           any("id", [&](const std::string& v) { return util::starts_with(c.id, v); }) &&
+           any("label", [&](const std::string& v) {
+             auto eq = v.find('=');
+             std::string k = v.substr(0, eq);
+             if (!labels.contains(k)) return false;
+             return eq == std::string::npos || labels[k] == v.substr(eq + 1);
+           }) &&
+           any("ancestor", [&](const std::string& v) {
+             auto img = e.images().resolve(v);
+             return (img && img->id == c.image_id) || c.spec.value("Config", nlohmann::json::object()).value("Image", "") == v;
+           }) &&
+           any("exited", [&](const std::string& v) { return c.state == "exited" && std::to_string(c.exit_code) == v; });
+  }
+};
+
+// The fields of Docker's ps formatter (ContainerContext), as a JSON object for templates.
+nlohmann::ordered_json ps_context(Engine& e, const Container& c, int64_t now, bool no_trunc, bool size) {
+  std::string cmd = command_of(c);
+  auto labels = c.spec.value("Config", nlohmann::json::object()).value("Labels", nlohmann::json::object());
+  std::vector<std::string> pairs;
+  for (auto it = labels.begin(); it != labels.end(); ++it) {
+    pairs.push_back(it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump()));
+  }
+  std::vector<std::string> mounts;
+  for (const auto& m : c.spec.value("Mounts", nlohmann::json::array())) {
+    mounts.push_back(no_trunc ? m.value("Source", "") : ellipsis(m.value("Source", ""), 15));
+  }
+  std::string size_text;
+  if (size) {
+    int64_t rw = 0;
+    if (auto u = e.storage().usage(c.id); u) rw = u->size;
+    int64_t virt = rw;
+    if (auto img = e.images().resolve(c.image_id); img) virt += img->size;
+    size_text = util::human_size(rw) + " (virtual " + util::human_size(virt) + ")";
+  }
+  time_t secs = static_cast<time_t>(c.created_ns / 1000000000);
+  struct tm tm {};
+  ::gmtime_r(&secs, &tm);
+  char created[64];
+  std::strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+  std::string state = c.state == "creating" || c.state == "starting" ? "created" : c.paused ? "paused" : c.state;
+  return {{"ID", no_trunc ? c.id : c.short_id()},
+          {"Image", c.spec.value("Config", nlohmann::json::object()).value("Image", "")},
+          {"Command", "\"" + (no_trunc ? cmd : ellipsis(cmd, 20)) + "\""},
+          {"CreatedAt", created},
+          {"RunningFor", util::human_duration((now - c.created_ns) / 1000000000) + " ago"},
+          {"Ports", ""},
+          {"State", state},
+          {"Status", containers::status_text(c, now)},
+          {"Size", size_text},
+          {"Names", c.name},
+          {"Labels", util::join(pairs, ",")},
+          {"Label", labels},
+          {"Mounts", util::join(mounts, ",")},
+          {"Networks", c.spec.value("Network", nlohmann::json::object()).value("Name", "")},
+          {"LocalVolumes", "0"}};
+}
+
+const nlohmann::ordered_json kPsHeaders = {
+    {"ID", "CONTAINER ID"}, {"Image", "IMAGE"},   {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
+    {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"},     {"Status", "STATUS"},
+    {"Size", "SIZE"},       {"Names", "NAMES"},   {"Labels", "LABELS"},   {"Label", "LABEL"},
+    {"Mounts", "MOUNTS"},   {"Networks", "NETWORKS"}, {"LocalVolumes", "LOCAL VOLUMES"}};
+
 int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
   CommandSpec spec{"ps", "[OPTIONS]", "List containers", 0, 0};
   po::options_description d("Options");
   d.add_options()("all,a", po::bool_switch(), "Show all containers (default shows just running)")
+      ("filter,f", po::value<std::vector<std::string>>()->composing(), "Filter output based on conditions provided")
+      ("format", po::value<std::string>(), "Format output using a custom template ('table', 'table TEMPLATE', or a Go template)")
       ("quiet,q", po::bool_switch(), "Only display container IDs")
       ("latest,l", po::bool_switch(), "Show the latest created container (includes all states)")
       ("last,n", po::value<int>()->default_value(-1), "Show n last created containers (includes all states)")
-      ("no-trunc", po::bool_switch(), "Don't truncate output");
+      ("no-trunc", po::bool_switch(), "Don't truncate output")
+      ("size,s", po::bool_switch(), "Display total file sizes");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
   bool all = p.vm["all"].as<bool>();
   bool quiet = p.vm["quiet"].as<bool>();
   bool no_trunc = p.vm["no-trunc"].as<bool>();
+  bool size = p.vm["size"].as<bool>();
   int last = p.vm["last"].as<int>();
   if (p.vm["latest"].as<bool>()) last = 1;
   if (last > 0) all = true;
+  PsFilter filter = PsFilter::parse(p.vm.count("filter") ? p.vm["filter"].as<std::vector<std::string>>()
+                                                         : std::vector<std::string>{});
+  // A status filter other than "running" shows stopped containers without -a, as Docker's.
+  if (filter.by_key.count("status") || filter.by_key.count("exited")) all = true;
+  std::string format = size ? "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+                            : "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+  if (p.vm.count("format") && p.vm["format"].as<std::string>() != "table" && !p.vm["format"].as<std::string>().empty()) {
+    format = p.vm["format"].as<std::string>();
+  }
+  if (quiet) format = "{{.ID}}";
+  auto cf = tmpl::cli_format(format);
+  auto tpl = tmpl::Template::parse(cf.body);
+  if (!tpl) {
+    std::cerr << "template parsing error: " << tpl.error().message << "\n";
+    return kExitError;
+  }
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
@@ -480,26 +611,30 @@ int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
     return kExitError;
   }
   int64_t now = util::now_ns();
-  Table t;
-  if (!quiet) t.row({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"});
-  int shown = 0;
   std::string out;
+  if (cf.table) {
+    auto header = tpl->execute(kPsHeaders);
+    if (!header) {
+      std::cerr << header.error().message << "\n";
+      return kExitError;
+    }
+    out += *header + "\n";
+  }
+  int shown = 0;
   for (const auto& c : *list) {
     if (last > 0 && shown >= last) break;
     if (!all && !c.running()) continue;
+    std::string status = c.state == "creating" || c.state == "starting" ? "created" : c.paused ? "paused" : c.state;
+    if (!filter.matches(*e, c, status)) continue;
     ++shown;
-    std::string id = no_trunc ? c.id : c.short_id();
-    if (quiet) {
-      out += id + "\n";
-      continue;
+    auto line = tpl->execute(ps_context(*e, c, now, no_trunc, size));
+    if (!line) {
+      std::cerr << line.error().message << "\n";
+      return kExitError;
     }
-    std::string image = c.spec.value("Config", nlohmann::json::object()).value("Image", "");
-    std::string cmd = command_of(c);
-    t.row({id, image, "\"" + (no_trunc ? cmd : ellipsis(cmd, 20)) + "\"",
-           util::human_duration((now - c.created_ns) / 1000000000) + " ago", containers::status_text(c, now), "",
-           c.name});
+    out += *line + "\n";
   }
-  std::cout << (quiet ? out : t.str());
+  std::cout << (cf.table ? tmpl::tabwrite(out) : out);
   return 0;
 }
 
@@ -582,10 +717,19 @@ int cmd_inspect(Cli& cli, const std::vector<std::string>& args, const std::strin
                    "Return low-level information on berth objects", 1};
   po::options_description d("Options");
   d.add_options()("type", po::value<std::string>(), "Return JSON for specified type (container, image)")
-      ("format,f", po::value<std::string>(), "Format output using a Go template (not supported yet)");
+      ("format,f", po::value<std::string>(), "Format output using a custom template ('json', or a Go template)");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
-  if (p.vm.count("format")) throw UsageError{"--format templates are not supported by this berth yet"};
+  std::optional<tmpl::Template> tpl;
+  std::string format = p.vm.count("format") ? p.vm["format"].as<std::string>() : "";
+  if (!format.empty() && format != "json") {
+    auto t = tmpl::Template::parse(format);
+    if (!t) {
+      std::cerr << "template parsing error: " << t.error().message << "\n";
+      return kExitError;
+    }
+    tpl = *t;
+  }
   std::string type = forced_type;
   if (p.vm.count("type")) type = p.vm["type"].as<std::string>();
   if (!type.empty() && type != "container" && type != "image") {
@@ -617,7 +761,19 @@ int cmd_inspect(Cli& cli, const std::vector<std::string>& args, const std::strin
     std::cerr << "Error: No such " << (type.empty() ? "object" : type) << ": " << ref << "\n";
     rc = kExitError;
   }
-  std::cout << out.dump(4) << "\n";
+  if (!tpl) {
+    std::cout << out.dump(4) << "\n";
+    return rc;
+  }
+  // One line per object, as Docker prints templates.
+  for (const auto& obj : out) {
+    auto line = tpl->execute(obj);
+    if (!line) {
+      std::cerr << line.error().message << "\n";
+      return kExitError;
+    }
+    std::cout << *line << "\n";
+  }
   return rc;
 }
 
