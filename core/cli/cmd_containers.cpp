@@ -72,7 +72,8 @@ po::options_description create_flags() {
       ("cpu-shares,c", po::value<int64_t>(), "CPU shares (relative weight)")
       ("cpuset-cpus", po::value<std::string>(), "CPUs in which to allow execution (0-3, 0,1)")
       ("pids-limit", po::value<int64_t>(), "Tune container pids limit (set -1 for unlimited)")
-      ("ulimit", po::value<std::vector<std::string>>()->composing(), "Ulimit options");
+      ("ulimit", po::value<std::vector<std::string>>()->composing(), "Ulimit options")
+      ("restart", po::value<std::string>()->default_value("no"), "Restart policy to apply when a container exits");
   return d;
 }
 
@@ -128,6 +129,7 @@ containers::CreateRequest request_from(const Parsed& p) {
   if (vm.count("cpuset-cpus")) r.resources.cpuset_cpus = vm["cpuset-cpus"].as<std::string>();
   if (vm.count("pids-limit")) r.resources.pids_limit = vm["pids-limit"].as<int64_t>();
   if (vm.count("ulimit")) r.ulimits = vm["ulimit"].as<std::vector<std::string>>();
+  r.restart = vm["restart"].as<std::string>();
   r.tty = vm["tty"].as<bool>();
   r.interactive = vm["interactive"].as<bool>();
   if (r.tty || r.interactive) {

@@ -8,6 +8,7 @@
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/plugin.hpp"
 #include "cli/cli.hpp"
+#include "containers/container.hpp"
 #include "runtime/cgroups.hpp"
 #include "util/util.hpp"
 
@@ -107,9 +108,27 @@ int cmd_version(Cli& cli, const std::vector<std::string>& args) {
   return 0;
 }
 
+// What a host runs once at start-up (contrib/systemd/berth-boot.service): containers whose
+// restart policy is "always", or "unless-stopped" and not stopped by hand, start again.
+int cmd_boot(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"system boot", "", "Start the containers whose restart policy asks for it after a host restart", 0, 0};
+  auto p = parse_flags(spec, po::options_description("Options"), args);
+  if (p.help) return 0;
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  auto started = containers::start_at_boot(*e);
+  if (!started) {
+    print_error(started.error());
+    return kExitError;
+  }
+  for (const auto& id : *started) std::cout << id << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void register_system_commands(std::map<std::string, Command>& t) {
+  t["system boot"] = cmd_boot;
   t["info"] = t["system info"] = cmd_info;
   t["version"] = cmd_version;
 }

@@ -37,10 +37,15 @@ struct Container {
   std::string error;
   bool paused = false;     // running, with its cgroups frozen
   bool oom_killed = false; // the last run ended by the kernel's OOM killer
+  int restart_count = 0;   // restarts by the restart policy since the last start
+  bool manually_stopped = false;  // stopped by stop/rm -f: no restart (and, for
+                                  // unless-stopped, none at boot either)
   nlohmann::json spec;     // {Path, Args, Config, HostConfig, Mounts, ImageRef}
   nlohmann::json runtime;  // {cgroups: [...]}
 
   bool running() const { return state == "running"; }
+  // Running, or waiting to be restarted: either way its monitor is alive and owns it.
+  bool monitored() const { return state == "running" || state == "restarting"; }
   std::string short_id() const { return id.substr(0, 12); }
 };
 
@@ -60,6 +65,7 @@ struct CreateRequest {
   bool auto_remove = false;
   runtime::Resources resources;         // --memory, --cpus, ... (validated by create())
   std::vector<std::string> ulimits;     // --ulimit name=soft[:hard]
+  std::string restart = "no";           // --restart no|always|unless-stopped|on-failure[:N]
   bool tty = false;
   bool interactive = false;
 };
@@ -102,6 +108,23 @@ struct RunFacts {
 Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f);
 // The start owned by `owner` did not happen: back to "created" (or "exited" if it ran before).
 Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const std::string& message);
+// Docker's restart policies. The monitor applies them when the program exits; a container
+// stopped by hand (stop, rm -f) is not restarted.
+struct RestartPolicy {
+  std::string name = "no";  // no, always, unless-stopped, on-failure
+  int max_retries = 0;      // on-failure:N (0: no limit)
+  bool restarts_after(int exit_code, int restarts_so_far) const;
+  // At host start-up (`berth system boot`): always, and unless-stopped unless stopped by hand.
+  bool starts_at_boot(bool manually_stopped) const;
+};
+Result<RestartPolicy> parse_restart_policy(const std::string& spec);
+RestartPolicy restart_policy_of(const nlohmann::json& host_config);
+// Marks the container stopped by hand (before stop signals it), so its monitor does not
+// restart it.
+Status mark_manually_stopped(Engine& e, const std::string& id);
+// Starts the containers whose policy asks for it after a host restart; returns their ids.
+Result<std::vector<std::string>> start_at_boot(Engine& e);
+
 // A container's limits, from its HostConfig.
 runtime::Resources resources_of(const nlohmann::json& host_config);
 std::vector<runtime::Rlimit> rlimits_of(const nlohmann::json& host_config);

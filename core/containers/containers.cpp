@@ -29,7 +29,8 @@ namespace {
 
 constexpr const char* kColumns =
     "id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, "
-    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime, paused, oom_killed";
+    "monitor_start, exit_code, started_ns, finished_ns, error, spec, runtime, paused, oom_killed, restart_count, "
+    "manually_stopped";
 
 constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -53,6 +54,8 @@ Container from_row(const state::Stmt& s) {
   c.runtime = json::parse(s.text(15), nullptr, false);
   c.paused = s.integer(16) != 0;
   c.oom_killed = s.integer(17) != 0;
+  c.restart_count = static_cast<int>(s.integer(18));
+  c.manually_stopped = s.integer(19) != 0;
   if (c.spec.is_discarded()) c.spec = json::object();
   if (c.runtime.is_discarded()) c.runtime = json::object();
   return c;
@@ -341,7 +344,7 @@ Result<std::vector<Container>> list_all(Engine& e) {
 // A run nobody owns any more (its monitor died, or the command starting it did): kill what
 // is left in its cgroups and record how it ended. False when another process got there first.
 Result<bool> end_orphaned_run(Engine& e, const Container& c) {
-  bool was_running = c.state == "running";
+  bool was_running = c.monitored();
   BERTH_ASSIGN(bool mine, claim(e, c.id, c.state, c.owner_pid, "starting"));
   if (!mine) return false;
   release_cgroups(c.runtime, c.id);
@@ -361,10 +364,10 @@ Result<bool> end_orphaned_run(Engine& e, const Container& c) {
 }
 
 Status reconcile(Engine& e) {
-  BERTH_ASSIGN(auto rows, query(e, "WHERE state IN ('creating', 'starting', 'removing', 'running')", ""));
+  BERTH_ASSIGN(auto rows, query(e, "WHERE state IN ('creating', 'starting', 'removing', 'running', 'restarting')", ""));
   for (const auto& c : rows) {
-    // A running container belongs to its monitor; the other states to their owner.
-    bool running = c.state == "running";
+    // A running (or restarting) container belongs to its monitor; the other states to their owner.
+    bool running = c.monitored();
     if (running ? util::process_alive(c.monitor_pid, c.monitor_start)
                 : util::process_alive(c.owner_pid, c.owner_start)) {
       continue;
@@ -487,6 +490,69 @@ Status validate_resources(const runtime::Resources& r) {
 
 }  // namespace
 
+bool RestartPolicy::restarts_after(int exit_code, int restarts_so_far) const {
+  if (name == "always" || name == "unless-stopped") return true;
+  if (name == "on-failure") return exit_code != 0 && (max_retries <= 0 || restarts_so_far < max_retries);
+  return false;
+}
+
+bool RestartPolicy::starts_at_boot(bool manually_stopped) const {
+  return name == "always" || (name == "unless-stopped" && !manually_stopped);
+}
+
+Result<RestartPolicy> parse_restart_policy(const std::string& spec) {
+  RestartPolicy p;
+  auto colon = spec.find(':');
+  p.name = spec.substr(0, colon);
+  if (p.name.empty()) p.name = "no";
+  if (p.name != "no" && p.name != "always" && p.name != "unless-stopped" && p.name != "on-failure") {
+    return make_error(Code::InvalidArgument, "invalid restart policy: unknown policy '" + p.name +
+                                                 "'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
+  }
+  if (colon != std::string::npos) {
+    std::string n = spec.substr(colon + 1);
+    if (p.name != "on-failure") {
+      return make_error(Code::InvalidArgument, "invalid restart policy: maximum retry count can only be used with 'on-failure'");
+    }
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) {
+      return make_error(Code::InvalidArgument, "invalid restart policy: invalid maximum retry count: " + n);
+    }
+    p.max_retries = std::atoi(n.c_str());
+  }
+  return p;
+}
+
+RestartPolicy restart_policy_of(const json& hc) {
+  RestartPolicy p;
+  json rp = hc.value("RestartPolicy", json::object());
+  p.name = rp.value("Name", std::string("no"));
+  if (p.name.empty()) p.name = "no";
+  p.max_retries = rp.value("MaximumRetryCount", 0);
+  return p;
+}
+
+Status mark_manually_stopped(Engine& e, const std::string& id) {
+  BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET manually_stopped = 1 WHERE id = ?"));
+  st.bind(1, id);
+  return st.run();
+}
+
+Result<std::vector<std::string>> start_at_boot(Engine& e) {
+  BERTH_TRY(reconcile(e));
+  BERTH_ASSIGN(auto all, list_all(e));
+  std::vector<std::string> started;
+  // Oldest first, as they were made.
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const Container& c = *it;
+    if (c.state != "exited" && c.state != "created") continue;
+    auto policy = restart_policy_of(c.spec.value("HostConfig", json::object()));
+    if (!policy.starts_at_boot(c.manually_stopped)) continue;
+    BERTH_ASSIGN(auto r, start(e, c, false));
+    if (r.started) started.push_back(c.id);
+  }
+  return started;
+}
+
 runtime::Resources resources_of(const json& hc) {
   runtime::Resources r;
   auto num = [&](const char* k) { return hc.contains(k) && hc[k].is_number() ? hc[k].get<int64_t>() : int64_t{0}; };
@@ -554,6 +620,10 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   }
   BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
   BERTH_TRY(validate_resources(req.resources));
+  BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
+  if (restart.name != "no" && req.auto_remove) {
+    return make_error(Code::InvalidArgument, "Conflicting options: --restart and --rm");
+  }
   BERTH_ASSIGN(json ulimits, parse_ulimits(req.ulimits));
 
   std::string id = util::random_hex(32);
@@ -607,7 +677,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"CpusetCpus", req.resources.cpuset_cpus},
         {"PidsLimit", req.resources.pids_limit > 0 ? json(req.resources.pids_limit) : json(nullptr)},
         {"Ulimits", ulimits.empty() ? json(nullptr) : ulimits},
-        {"RestartPolicy", {{"Name", "no"}, {"MaximumRetryCount", 0}}}}},
+        {"RestartPolicy", {{"Name", restart.name}, {"MaximumRetryCount", restart.max_retries}}}}},
       {"Mounts", mounts},
       {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}}},
   };
@@ -672,8 +742,8 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
 Result<bool> record_running(Engine& e, const std::string& id, pid_t owner, const RunFacts& f) {
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = 'running', pid = ?, started_ns = ?, exit_code = 0, finished_ns = 0, "
-      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '', paused = 0, oom_killed = 0 "
-      "WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
+      "owner_pid = 0, owner_start = 0, monitor_pid = ?, monitor_start = ?, runtime = ?, error = '', paused = 0, oom_killed = 0, restart_count = 0, "
+      "manually_stopped = 0 WHERE id = ? AND state = 'starting' AND owner_pid = ?"));
   st.bind(1, int64_t{f.pid}).bind(2, f.started_ns).bind(3, int64_t{f.monitor_pid});
   st.bind(4, static_cast<int64_t>(f.monitor_start)).bind(5, f.runtime).bind(6, id).bind(7, int64_t{owner});
   BERTH_TRY(st.run());
@@ -849,12 +919,16 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
         auto f = util::split(rest, ' ');
         report.exit_code = std::atoi(f[0].c_str());
         int64_t finished = f.size() > 1 ? std::atoll(f[1].c_str()) : util::now_ns();
-        bool oom = f.size() > 2 && f[2] == "oom";
+        bool oom = std::find(f.begin() + std::min<size_t>(2, f.size()), f.end(), "oom") != f.end();
+        bool restarting = std::find(f.begin() + std::min<size_t>(2, f.size()), f.end(), "restart") != f.end();
         got_exit = true;
         done = true;
-        auto now = find(e, c.id);
-        if (now) (void)record_exit(e, *now, mon, report.exit_code, finished, oom);
-        send_line(chan[0], "D");
+        // A restart policy keeps the container going: the monitor owns the record now.
+        if (!restarting) {
+          auto now = find(e, c.id);
+          if (now) (void)record_exit(e, *now, mon, report.exit_code, finished, oom);
+          send_line(chan[0], "D");
+        }
         util::timing_mark("start: exit recorded");
       }
     }
@@ -982,10 +1056,13 @@ Status rename(Engine& e, const Container& c, const std::string& new_name) {
 }
 
 Status stop(Engine& e, const Container& c, int timeout_s) {
-  if (!c.running()) return {};
+  if (!c.monitored()) return {};
+  BERTH_TRY(mark_manually_stopped(e, c.id));
   int mon = pidfd_for(c.monitor_pid, c.monitor_start);
   if (mon < 0) return reconcile(e);
   sdk::ScopeGuard close_mon([&] { ::close(mon); });
+  // A monitor waiting to restart wakes on SIGUSR1, sees the mark and ends the run.
+  if (c.state == "restarting") ::syscall(SYS_pidfd_send_signal, mon, SIGUSR1, nullptr, 0);
   int pfd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0));
   if (pfd >= 0) {
     sdk::ScopeGuard close_p([&] { ::close(pfd); });
@@ -1004,7 +1081,7 @@ Status stop(Engine& e, const Container& c, int timeout_s) {
 }
 
 Status remove(Engine& e, const Container& c, bool force) {
-  if (c.running() || c.state == "starting") {
+  if (c.monitored() || c.state == "starting") {
     if (!force) {
       return make_error(Code::Conflict, "cannot remove container \"/" + c.name +
                                             "\": container is running: stop the container before "
@@ -1054,6 +1131,10 @@ std::string status_text(const Container& c, int64_t now_ns) {
            util::human_duration((now_ns - c.finished_ns) / 1000000000) + " ago";
   }
   if (c.state == "removing") return "Removal In Progress";
+  if (c.state == "restarting") {
+    return "Restarting (" + std::to_string(c.exit_code) + ") " +
+           util::human_duration((now_ns - c.finished_ns) / 1000000000) + " ago";
+  }
   return "Created";
 }
 

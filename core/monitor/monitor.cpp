@@ -66,212 +66,305 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   const pid_t me = ::getpid();
   const pid_t cli = c.owner_pid;
   util::timing_mark("monitor: descriptors closed");
-  std::vector<std::string> cgroups;
-  // Before the container runs, the start belongs to the CLI: report why it failed and
-  // let the CLI give it back (or reconcile(), if the CLI is gone too).
-  auto fail = [&](int code, const std::string& msg) {
-    if (!cgroups.empty()) (void)runtime::destroy_cgroups(cgroups);
-    report(chan, "E " + std::to_string(code) + " " + msg);
-    ::_exit(code);
-  };
-
   const json& spec = c.spec;
-  json config = spec.value("Config", json::object());
-  json network = spec.value("Network", json::object());
-  std::string dir = e.container_dir(id);
-
+  const json config = spec.value("Config", json::object());
+  const json network = spec.value("Network", json::object());
   const json host_config = spec.value("HostConfig", json::object());
-  auto made = runtime::create_cgroups(id, containers::resources_of(host_config));
-  if (!made) fail(125, made.error().what());
-  cgroups = *made;
-  auto mounts = e.storage().mounts(id);
-  if (!mounts) fail(125, mounts.error().what());
-  std::string rootfs = dir + "/rootfs";
-  if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
+  const auto policy = containers::restart_policy_of(host_config);
+  const std::string dir = e.container_dir(id);
+  const std::string rootfs = dir + "/rootfs";
 
-  int log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    fail(125, std::string("pipe: ") + std::strerror(errno));
-  }
+  // SIGUSR1 wakes a wait before a restart (stop() sends it); it is taken with sigtimedwait.
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, SIGUSR1);
+  ::sigprocmask(SIG_BLOCK, &wake, nullptr);
 
-  runtime::SpawnConfig sc;
-  sc.id = id;
-  sc.hostname = config.value("Hostname", std::string());
-  sc.rootfs = rootfs;
-  sc.root_mounts = *mounts;
-  sc.new_netns = !network.value("HostNamespace", false);
-  for (const auto& m : spec.value("Mounts", json::array())) {
-    sc.binds.push_back({m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)});
-  }
-  // The engine's files go last so that they are what the container sees at those paths.
-  sc.binds.push_back({dir + "/hostname", "/etc/hostname", false});
-  sc.binds.push_back({dir + "/hosts", "/etc/hosts", false});
-  sc.binds.push_back({dir + "/resolv.conf", "/etc/resolv.conf", false});
-  sc.argv.push_back(spec.value("Path", ""));
-  for (const auto& a : containers::json_strings(spec.value("Args", json::array()))) sc.argv.push_back(a);
-  sc.env = containers::process_env(config);
-  sc.cwd = config.value("WorkingDir", std::string());
-  sc.user = config.value("User", std::string());
-  sc.cgroup_dirs = cgroups;
-  sc.rlimits = containers::rlimits_of(host_config);
-  sc.stdout_fd = out[1];
-  sc.stderr_fd = err[1];
-
-  util::timing_mark("monitor: cgroups made, spawning");
-  runtime::StartFailure failure;
-  auto spawned = runtime::spawn_container(sc, &failure);
-  ::close(out[1]);
-  ::close(err[1]);
-  if (!spawned) fail(failure.exit_code, failure.message);
-  util::timing_mark("monitor: container exec'd");
-
-  containers::RunFacts facts;
-  facts.pid = spawned->pid;
-  facts.started_ns = util::now_ns();
-  facts.monitor_pid = me;
-  facts.monitor_start = util::process_start_time(me);
-  facts.runtime = json{{"cgroups", cgroups}}.dump();
-  report(chan, "S " + std::to_string(facts.pid) + " " + std::to_string(facts.started_ns) + " " +
-                   std::to_string(facts.monitor_start) + " " + facts.runtime);
-
-  // The CLI answers R (recorded: the run is ours), K (it could not: kill the container),
-  // and after the exit report, D (recorded). When it is gone before answering, this
-  // process writes the record itself.
-  bool recorded = false, refused = false, cli_gone = false, exit_done = false;
   bool db_open = false;
   auto open_db = [&]() -> bool {
     if (!db_open) db_open = static_cast<bool>(e.reopen_db());
     return db_open;
   };
-  auto take_over_start = [&] {
-    if (recorded || refused || !open_db()) return;
-    auto r = containers::record_running(e, id, cli, facts);
-    if (r && *r) {
-      recorded = true;
-      return;
+  // The CLI that started the first run, while it is there (see monitor.hpp).
+  bool recorded = false, refused = false, cli_gone = false, exit_done = false;
+  int restarts = 0;
+  bool first = true;
+  int log_fd = -1;
+
+  for (;;) {
+    std::vector<std::string> cgroups;
+    // Before the first run starts, the start belongs to the CLI: report why it failed and
+    // let the CLI give it back (or reconcile(), if the CLI is gone too). A restart that
+    // fails ends the container here, with the reason recorded.
+    auto fail = [&](int code, const std::string& msg) {
+      if (!cgroups.empty()) (void)runtime::destroy_cgroups(cgroups);
+      if (first) {
+        report(chan, "E " + std::to_string(code) + " " + msg);
+      } else if (open_db()) {
+        if (auto st = e.db().prepare("UPDATE containers SET state = 'exited', exit_code = ?, error = ?, pid = 0, "
+                                     "monitor_pid = 0, monitor_start = 0, runtime = '{}' "
+                                     "WHERE id = ? AND state = 'restarting' AND monitor_pid = ?");
+            st) {
+          st->bind(1, int64_t{code}).bind(2, msg).bind(3, id).bind(4, int64_t{me});
+          (void)st->run();
+        }
+      }
+      ::_exit(code);
+    };
+
+    auto made = runtime::create_cgroups(id, containers::resources_of(host_config));
+    if (!made) fail(125, made.error().what());
+    cgroups = *made;
+    auto mounts = e.storage().mounts(id);
+    if (!mounts) fail(125, mounts.error().what());
+    if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
+    if (log_fd < 0) log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+      fail(125, std::string("pipe: ") + std::strerror(errno));
     }
-    // The CLI may have recorded it and died before saying so; anything else means a
-    // reconcile undid the start meanwhile, and the container must not outlive that.
-    auto now = containers::find(e, id);
-    if (now && now->running() && now->monitor_pid == me) {
-      recorded = true;
+
+    runtime::SpawnConfig sc;
+    sc.id = id;
+    sc.hostname = config.value("Hostname", std::string());
+    sc.rootfs = rootfs;
+    sc.root_mounts = *mounts;
+    sc.new_netns = !network.value("HostNamespace", false);
+    for (const auto& m : spec.value("Mounts", json::array())) {
+      sc.binds.push_back({m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)});
+    }
+    // The engine's files go last so that they are what the container sees at those paths.
+    sc.binds.push_back({dir + "/hostname", "/etc/hostname", false});
+    sc.binds.push_back({dir + "/hosts", "/etc/hosts", false});
+    sc.binds.push_back({dir + "/resolv.conf", "/etc/resolv.conf", false});
+    sc.argv.push_back(spec.value("Path", ""));
+    for (const auto& a : containers::json_strings(spec.value("Args", json::array()))) sc.argv.push_back(a);
+    sc.env = containers::process_env(config);
+    sc.cwd = config.value("WorkingDir", std::string());
+    sc.user = config.value("User", std::string());
+    sc.cgroup_dirs = cgroups;
+    sc.rlimits = containers::rlimits_of(host_config);
+    sc.stdout_fd = out[1];
+    sc.stderr_fd = err[1];
+
+    util::timing_mark("monitor: cgroups made, spawning");
+    runtime::StartFailure failure;
+    auto spawned = runtime::spawn_container(sc, &failure);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (!spawned) fail(failure.exit_code, failure.message);
+    util::timing_mark("monitor: container exec'd");
+
+    containers::RunFacts facts;
+    facts.pid = spawned->pid;
+    facts.started_ns = util::now_ns();
+    facts.monitor_pid = me;
+    facts.monitor_start = util::process_start_time(me);
+    facts.runtime = json{{"cgroups", cgroups}}.dump();
+    if (first) {
+      report(chan, "S " + std::to_string(facts.pid) + " " + std::to_string(facts.started_ns) + " " +
+                       std::to_string(facts.monitor_start) + " " + facts.runtime);
     } else {
-      refused = true;
-      ::kill(spawned->pid, SIGKILL);
+      // A restart: this monitor owns the record ("restarting") and writes it back to running.
+      bool mine = false;
+      if (open_db()) {
+        if (auto st = e.db().prepare("UPDATE containers SET state = 'running', pid = ?, started_ns = ?, runtime = ?, "
+                                     "oom_killed = 0 WHERE id = ? AND state = 'restarting' AND monitor_pid = ?");
+            st) {
+          st->bind(1, int64_t{facts.pid}).bind(2, facts.started_ns).bind(3, facts.runtime).bind(4, id).bind(5, int64_t{me});
+          mine = st->run() && e.db().changes() == 1;
+        }
+      }
+      if (!mine) {
+        ::kill(spawned->pid, SIGKILL);
+        ::waitpid(spawned->pid, nullptr, 0);
+        (void)runtime::destroy_cgroups(cgroups);
+        ::_exit(0);
+      }
     }
-  };
-  // Waits up to `timeout_ms` (-1: forever) for an answer; false when none came.
-  auto read_chan = [&](int timeout_ms) -> bool {
-    if (cli_gone) return true;
-    struct pollfd w {chan, POLLIN, 0};
-    int r;
-    do {
-      r = ::poll(&w, 1, timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    if (r == 0) return false;
-    char answer[64];
-    ssize_t n;
-    do {
-      n = ::recv(chan, answer, sizeof answer, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN) return true;
-    if (n <= 0) {
-      cli_gone = true;
-      take_over_start();
-      return true;
-    }
-    for (ssize_t i = 0; i < n; ++i) {
-      if (answer[i] == 'R') recorded = true;
-      if (answer[i] == 'D') exit_done = true;
-      if (answer[i] == 'K' && !refused) {
+
+    // The CLI answers R (recorded: the run is ours), K (it could not: kill the container),
+    // and after the exit report, D (recorded). When it is gone before answering, this
+    // process writes the record itself.
+    auto take_over_start = [&] {
+      if (recorded || refused || !open_db()) return;
+      auto r = containers::record_running(e, id, cli, facts);
+      if (r && *r) {
+        recorded = true;
+        return;
+      }
+      // The CLI may have recorded it and died before saying so; anything else means a
+      // reconcile undid the start meanwhile, and the container must not outlive that.
+      auto now = containers::find(e, id);
+      if (now && now->running() && now->monitor_pid == me) {
+        recorded = true;
+      } else {
         refused = true;
         ::kill(spawned->pid, SIGKILL);
       }
-    }
-    return true;
-  };
-
-  JsonLogWriter log(log_fd);
-  int sinks[3] = {-1, out_sink, err_sink};
-  struct pollfd p[4] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}, {chan, POLLIN, 0}};
-  int open_streams = 2;
-  bool exited = false;
-  int wstatus = 0;
-  char buf[65536];
-  while (open_streams > 0 || !exited) {
-    p[3].fd = cli_gone ? -1 : chan;
-    // After the first process exits the namespace's other processes are killed by the
-    // kernel and the pipes close; the timeout only guards against a descriptor passed on.
-    int r = ::poll(p, 4, exited ? 2000 : -1);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (r == 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    };
+    // Waits up to `timeout_ms` (-1: forever) for an answer; false when none came.
+    auto read_chan = [&](int timeout_ms) -> bool {
+      if (cli_gone) return true;
+      struct pollfd w {chan, POLLIN, 0};
+      int r;
+      do {
+        r = ::poll(&w, 1, timeout_ms);
+      } while (r < 0 && errno == EINTR);
+      if (r == 0) return false;
+      char answer[64];
+      ssize_t n;
+      do {
+        n = ::recv(chan, answer, sizeof answer, MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && errno == EAGAIN) return true;
       if (n <= 0) {
-        ::close(p[i].fd);
-        p[i].fd = -1;
-        --open_streams;
-        continue;
+        cli_gone = true;
+        take_over_start();
+        return true;
       }
-      std::string_view data(buf, static_cast<size_t>(n));
-      log.write(i + 1, data);
-      if (sinks[i + 1] >= 0 && !util::write_all(sinks[i + 1], data)) {
-        ::close(sinks[i + 1]);
-        sinks[i + 1] = -1;
+      for (ssize_t i = 0; i < n; ++i) {
+        if (answer[i] == 'R') recorded = true;
+        if (answer[i] == 'D') exit_done = true;
+        if (answer[i] == 'K' && !refused) {
+          refused = true;
+          ::kill(spawned->pid, SIGKILL);
+        }
       }
+      return true;
+    };
+
+    JsonLogWriter log(log_fd);
+    int sinks[3] = {-1, out_sink, err_sink};
+    struct pollfd p[4] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}, {chan, POLLIN, 0}};
+    int open_streams = 2;
+    bool exited = false;
+    int wstatus = 0;
+    char buf[65536];
+    while (open_streams > 0 || !exited) {
+      p[3].fd = cli_gone ? -1 : chan;
+      // After the first process exits the namespace's other processes are killed by the
+      // kernel and the pipes close; the timeout only guards against a descriptor passed on.
+      int r = ::poll(p, 4, exited ? 2000 : -1);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (r == 0) break;
+      for (int i = 0; i < 2; ++i) {
+        if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) {
+          ::close(p[i].fd);
+          p[i].fd = -1;
+          --open_streams;
+          continue;
+        }
+        std::string_view data(buf, static_cast<size_t>(n));
+        log.write(i + 1, data);
+        if (sinks[i + 1] >= 0 && !util::write_all(sinks[i + 1], data)) {
+          ::close(sinks[i + 1]);
+          sinks[i + 1] = -1;
+        }
+      }
+      if (!exited && (p[2].revents & POLLIN)) {
+        while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
+        }
+        exited = true;
+        p[2].fd = -1;
+      }
+      if (p[3].fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) read_chan(0);
     }
-    if (!exited && (p[2].revents & POLLIN)) {
+    if (!exited) {
       while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
       }
-      exited = true;
-      p[2].fd = -1;
     }
-    if (p[3].fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) read_chan(0);
-  }
-  if (!exited) {
-    while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
+    for (int i = 0; i < 2; ++i) {
+      if (p[i].fd >= 0) ::close(p[i].fd);
     }
-  }
-  int64_t finished = util::now_ns();
-  util::timing_mark("monitor: container exited, output drained");
-  log.flush();
-  ::close(log_fd);
-  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-  for (int fd : {out_sink, err_sink}) {
-    if (fd >= 0) ::close(fd);
-  }
-  const bool oom = runtime::oom_killed(cgroups);
-  (void)runtime::destroy_cgroups(cgroups);
-  ::rmdir(rootfs.c_str());
-  util::timing_mark("monitor: cgroups released");
+    ::close(spawned->pidfd);
+    int64_t finished = util::now_ns();
+    util::timing_mark("monitor: container exited, output drained");
+    log.flush();
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    // The foreground CLI shows the first run only (as Docker's attached run).
+    for (int* fd : {&out_sink, &err_sink}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+    const bool oom = runtime::oom_killed(cgroups);
+    (void)runtime::destroy_cgroups(cgroups);
+    ::rmdir(rootfs.c_str());
+    util::timing_mark("monitor: cgroups released");
 
-  // A program that ends at once can end before the CLI has recorded its start.
-  // (A CLI stopped in that instant holds this wait; the CLI's own record needs the answer.)
-  while (!recorded && !refused && !cli_gone) read_chan(-1);
-  if (refused) ::_exit(0);  // the start was given back; there is no run to record
-  if (!cli_gone) {
-    report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : ""));
-    // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
-    // when it records later, its update finds the exit written and changes nothing.
-    while (!exit_done && !cli_gone) {
-      if (!read_chan(5000)) break;
+    // A program that ends at once can end before the CLI has recorded its start.
+    // (A CLI stopped in that instant holds this wait; the CLI's own record needs the answer.)
+    while (first && !recorded && !refused && !cli_gone) read_chan(-1);
+    if (refused) ::_exit(0);  // the start was given back; there is no run to record
+
+    // The restart policy, unless the container was stopped by hand.
+    bool restart = false;
+    if (policy.name != "no" && policy.restarts_after(code, restarts) && open_db()) {
+      auto now = containers::find(e, id);
+      restart = now && now->running() && now->monitor_pid == me && !now->manually_stopped;
     }
+    if (!restart) {
+      if (!cli_gone) {
+        report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : ""));
+        // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
+        // when it records later, its update finds the exit written and changes nothing.
+        while (!exit_done && !cli_gone) {
+          if (!read_chan(5000)) break;
+        }
+      }
+      if (!exit_done && open_db()) {
+        if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom);
+      }
+      util::timing_mark("monitor: exit recorded");
+      // An --rm container's files went to the trash; the CLI is gone or about to be, and
+      // nobody waits for this process any more.
+      if (host_config.value("AutoRemove", false)) (void)containers::sweep(e);
+      ::_exit(0);
+    }
+
+    // Restart: the CLI of a foreground run ends with this exit code, as Docker's does, and
+    // leaves the record to this process.
+    if (!cli_gone) {
+      report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + " restart");
+      ::close(chan);
+      cli_gone = true;
+    }
+    ++restarts;
+    {
+      auto st = e.db().prepare("UPDATE containers SET state = 'restarting', exit_code = ?, finished_ns = ?, pid = 0, "
+                               "oom_killed = ?, restart_count = ? WHERE id = ? AND state = 'running' AND monitor_pid = ?");
+      if (!st) ::_exit(0);
+      st->bind(1, int64_t{code}).bind(2, finished).bind(3, int64_t{oom ? 1 : 0}).bind(4, int64_t{restarts});
+      st->bind(5, id).bind(6, int64_t{me});
+      if (!st->run() || e.db().changes() != 1) ::_exit(0);
+    }
+    // Docker's back-off: 100 ms, doubling per restart, at most a minute; a run that lasted
+    // 10 s or more starts the sequence again.
+    static int64_t delay_ms = 100;
+    if (finished - facts.started_ns >= 10LL * 1000000000) delay_ms = 100;
+    struct timespec ts {static_cast<time_t>(delay_ms / 1000), static_cast<long>((delay_ms % 1000) * 1000000)};
+    (void)::sigtimedwait(&wake, nullptr, &ts);
+    delay_ms = std::min<int64_t>(delay_ms * 2, 60000);
+    // stop() may have marked the container meanwhile: then the run ends here.
+    auto now = containers::find(e, id);
+    if (!now || now->state != "restarting" || now->monitor_pid != me || now->manually_stopped) {
+      if (auto st = e.db().prepare("UPDATE containers SET state = 'exited', monitor_pid = 0, monitor_start = 0, "
+                                   "runtime = '{}' WHERE id = ? AND state = 'restarting' AND monitor_pid = ?");
+          st) {
+        st->bind(1, id).bind(2, int64_t{me});
+        (void)st->run();
+      }
+      ::_exit(0);
+    }
+    first = false;
   }
-  if (!exit_done && open_db()) {
-    if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom);
-  }
-  util::timing_mark("monitor: exit recorded");
-  // An --rm container's files went to the trash; the CLI is gone or about to be, and
-  // nobody waits for this process any more.
-  if (spec.value("HostConfig", json::object()).value("AutoRemove", false)) (void)containers::sweep(e);
-  ::_exit(0);
 }
 
 }  // namespace berth::monitor

@@ -62,6 +62,11 @@ ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4: restart policies. "restarting" is a state owned by the monitor, like "running".
+    R"sql(
+ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 }  // namespace
 

@@ -185,5 +185,71 @@ TEST_F(Verbs, EveryManagementFormAndItsHelp) {
   EXPECT_EQ(ok({"container", "rm", id}), id);
 }
 
+TEST_F(Verbs, RestartPoliciesAreAppliedByTheMonitor) {
+  // on-failure:2: the first run and two restarts; the foreground CLI ends with the first.
+  std::string flaky = unique("flaky");
+  Output fg = berth({"run", "--name", flaky, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo ran; exit 3"});
+  EXPECT_EQ(fg.code, 3);
+  for (int i = 0; i < 200 && inspect(flaky)["State"]["Status"] != "exited"; ++i) usleep(20000);
+  json j = inspect(flaky);
+  EXPECT_EQ(j["State"]["Status"], "exited");
+  EXPECT_EQ(j["RestartCount"], 2);
+  EXPECT_EQ(j["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+  EXPECT_EQ(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+  EXPECT_EQ(ok({"logs", flaky}), "ran\nran\nran");
+  // on-failure does not restart a success.
+  std::string fine = ok({"run", "-d", "--restart", "on-failure", "busybox", "true"});
+  EXPECT_EQ(ok({"wait", fine}), "0");
+  EXPECT_EQ(inspect(fine)["RestartCount"], 0);
+
+  // always: restarted until stopped by hand, and stop wins even during the back-off.
+  std::string always = ok({"run", "-d", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1"});
+  for (int i = 0; i < 200 && inspect(always)["RestartCount"].get<int>() < 2; ++i) usleep(20000);
+  EXPECT_GE(inspect(always)["RestartCount"].get<int>(), 2);
+  EXPECT_NE(ok({"ps", "-a", "--format", "{{.Status}}", "--filter", "id=" + always}), "");
+  ok({"stop", "-t", "1", always});
+  EXPECT_EQ(inspect(always)["State"]["Status"], "exited");
+  usleep(600000);
+  EXPECT_EQ(inspect(always)["State"]["Status"], "exited") << "a container stopped by hand was restarted";
+
+  // Refused: a policy that does not exist, and --restart with --rm.
+  Output bogus = berth({"run", "--restart", "sometimes", "busybox", "true"});
+  EXPECT_EQ(bogus.code, 125);
+  EXPECT_NE(bogus.err.find("invalid restart policy"), std::string::npos) << bogus.err;
+  Output conflict = berth({"run", "--rm", "--restart", "always", "busybox", "true"});
+  EXPECT_EQ(conflict.code, 125);
+  EXPECT_NE(conflict.err.find("Conflicting options: --restart and --rm"), std::string::npos) << conflict.err;
+  EXPECT_EQ(berth({"run", "--restart", "always:3", "busybox", "true"}).code, 125);
+}
+
+TEST_F(Verbs, SystemBootStartsWhatThePoliciesAsk) {
+  std::string always = ok({"run", "-d", "--restart", "always", "busybox", "sleep", "60"});
+  std::string stopped = ok({"run", "-d", "--restart", "unless-stopped", "busybox", "sleep", "60"});
+  std::string plain = ok({"run", "-d", "busybox", "sleep", "60"});
+  ok({"stop", "-t", "0", stopped});
+  // A host that goes down takes every process with it: kill the monitors and containers.
+  for (const auto& id : {always, plain}) {
+    int ctr = inspect(id)["State"]["Pid"];
+    ASSERT_GT(ctr, 0);
+    kill(ctr, SIGKILL);
+  }
+  auto mine = [&] {
+    std::vector<int> out;
+    for (int pid : berth_processes()) {
+      if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(config_) != std::string::npos) out.push_back(pid);
+    }
+    return out;
+  };
+  for (int pid : mine()) kill(pid, SIGKILL);
+  for (int i = 0; i < 100 && !mine().empty(); ++i) usleep(20000);
+  Output boot = berth({"system", "boot"});
+  EXPECT_EQ(boot.code, 0) << boot.err;
+  EXPECT_EQ(trim(boot.out), always);
+  EXPECT_EQ(inspect(always)["State"]["Status"], "running");
+  EXPECT_EQ(inspect(stopped)["State"]["Status"], "exited");
+  EXPECT_EQ(inspect(plain)["State"]["Status"], "exited");
+  EXPECT_EQ(inspect(plain)["State"]["ExitCode"], 255);
+}
+
 }  // namespace
 }  // namespace berth::it
