@@ -16,6 +16,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/template.hpp"
+#include "monitor/attach.hpp"
 #include "monitor/json_log.hpp"
 #include "util/util.hpp"
 
@@ -73,7 +74,8 @@ po::options_description create_flags() {
       ("cpuset-cpus", po::value<std::string>(), "CPUs in which to allow execution (0-3, 0,1)")
       ("pids-limit", po::value<int64_t>(), "Tune container pids limit (set -1 for unlimited)")
       ("ulimit", po::value<std::vector<std::string>>()->composing(), "Ulimit options")
-      ("restart", po::value<std::string>()->default_value("no"), "Restart policy to apply when a container exits");
+      ("restart", po::value<std::string>()->default_value("no"), "Restart policy to apply when a container exits")
+      ("detach-keys", po::value<std::string>()->default_value("ctrl-p,ctrl-q"), "Override the key sequence for detaching a container");
   return d;
 }
 
@@ -132,9 +134,6 @@ containers::CreateRequest request_from(const Parsed& p) {
   r.restart = vm["restart"].as<std::string>();
   r.tty = vm["tty"].as<bool>();
   r.interactive = vm["interactive"].as<bool>();
-  if (r.tty || r.interactive) {
-    throw UsageError{"interactive containers (-i, -t) are not supported by this berth yet"};
-  }
   return r;
 }
 
@@ -176,9 +175,16 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   bool detach = p.vm["detach"].as<bool>();
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
+  if (auto keys = attach::parse_detach_keys(p.vm["detach-keys"].as<std::string>()); !keys) {
+    throw UsageError{keys.error().message};
+  }
   auto c = do_create(*e, req, /*then_start=*/true);
   if (!c) return kExitEngine;
-  auto report = containers::start(*e, *c, !detach);
+  containers::AttachOptions a;
+  a.output = !detach;
+  a.input = req.interactive;
+  a.detach_keys = p.vm["detach-keys"].as<std::string>();
+  auto report = containers::start(*e, *c, a);
   if (!report || !report->started) {
     // A run that did not start leaves nothing behind.
     if (!e->db_open()) {
@@ -198,6 +204,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
     std::cout << c->id << "\n";
     return 0;
   }
+  if (report->detached) return 0;
   if (!report->error.empty()) {
     run_error(report->error);
     return kExitEngine;
@@ -208,7 +215,9 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
 int cmd_start(Cli& cli, const std::vector<std::string>& args) {
   CommandSpec spec{"start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", 1};
   po::options_description d("Options");
-  d.add_options()("attach,a", po::bool_switch(), "Attach STDOUT/STDERR and forward signals");
+  d.add_options()("attach,a", po::bool_switch(), "Attach STDOUT/STDERR and forward signals")
+      ("interactive,i", po::bool_switch(), "Attach container's STDIN")
+      ("detach-keys", po::value<std::string>()->default_value("ctrl-p,ctrl-q"), "Override the key sequence for detaching a container");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
   bool attach = p.vm["attach"].as<bool>();
@@ -224,7 +233,11 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
       rc = kExitError;
       continue;
     }
-    auto r = containers::start(*e, *c, attach);
+    containers::AttachOptions a;
+    a.output = attach;
+    a.input = attach && p.vm["interactive"].as<bool>();
+    a.detach_keys = p.vm["detach-keys"].as<std::string>();
+    auto r = containers::start(*e, *c, a);
     if (!r) {
       print_error(r.error());
       rc = kExitError;
@@ -232,7 +245,7 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
       print_error("failed to start container process: " + r->error);
       rc = attach ? r->exit_code : kExitError;
     } else if (attach) {
-      return r->exit_code;
+      return r->detached ? 0 : r->exit_code;
     } else {
       std::cout << ref << "\n";
     }
@@ -796,6 +809,7 @@ void register_container_commands(std::map<std::string, Command>& t) {
     t[pre + "restart"] = cmd_restart;
     t[pre + "wait"] = cmd_wait;
     t[pre + "exec"] = cmd_exec;
+    t[pre + "attach"] = cmd_attach;
   }
   t["container prune"] = cmd_container_prune;
   t["rm"] = t["container rm"] = t["container remove"] = cmd_rm;

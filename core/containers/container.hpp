@@ -85,12 +85,27 @@ struct StartReport {
   std::string error;          // why it did not start
   pid_t pid = 0;              // the container's first process (host pid)
   pid_t monitor_pid = 0;
+  bool detached = false;      // the user typed the detach keys; the container runs on
 };
 
-// Starts the container under a new monitor process. With `attach`, the container's output
+struct AttachOptions {
+  bool output = false;        // copy the output here and return when the container exits
+  bool input = false;         // send this process's stdin (the container must have -i)
+  std::string detach_keys = "ctrl-p,ctrl-q";
+};
+
+// Starts the container under a new monitor process. With `output`, the container's output
 // is copied to this process's stdout/stderr and the call returns when it has exited (and,
-// for --rm, been removed); signals sent to this process are forwarded to the container.
-Result<StartReport> start(Engine& e, const Container& c, bool attach);
+// for --rm, been removed), or when the user detaches; signals sent to this process are
+// forwarded to the container (without a terminal: with -t, ^C is a key the terminal
+// turns into SIGINT inside). A container made with -i or -t is attached through the
+// monitor (attach.hpp), this process's terminal in raw mode for -t.
+Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach);
+inline Result<StartReport> start(Engine& e, const Container& c, bool attach) {
+  AttachOptions a;
+  a.output = attach;
+  return start(e, c, a);
+}
 
 // The record of a run changes hands between the CLI that starts it and its monitor:
 // the start is the CLI's ("starting", owner_pid), the run is the monitor's ("running",

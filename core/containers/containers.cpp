@@ -10,12 +10,14 @@
 
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <set>
 
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/scope_guard.hpp"
 #include "containers/container.hpp"
 #include "containers/names.hpp"
+#include "monitor/attach.hpp"
 #include "monitor/monitor.hpp"
 #include "runtime/cgroups.hpp"
 #include "util/util.hpp"
@@ -785,7 +787,7 @@ void send_line(int fd, const std::string& line) { (void)util::write_all(fd, line
 
 }  // namespace
 
-Result<StartReport> start(Engine& e, const Container& c, bool attach) {
+Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach_opts) {
   StartReport report;
   if (c.state == "running") {
     report.started = true;
@@ -804,18 +806,36 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
     return make_error(Code::Conflict, "container " + c.short_id() + " is " + c.state +
                                           "; another command is working on it");
   }
+  const bool attach = attach_opts.output;
+  const json config = c.spec.value("Config", json::object());
+  const bool tty = config.value("Tty", false);
+  const bool open_stdin = config.value("OpenStdin", false);
+  // -i or -t: the terminal goes through the monitor (attach.hpp); otherwise the monitor
+  // writes the output straight to our stdout and stderr.
+  const bool relayed = attach && (tty || open_stdin);
+  std::string keys;
+  if (relayed) {
+    BERTH_ASSIGN(keys, attach::parse_detach_keys(attach_opts.detach_keys));
+  }
   // Until the monitor reports the container running, a failure gives the start back.
   sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
   int chan[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) return sys_error("socketpair");
+  int io[2] = {-1, -1};
+  if (relayed && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) != 0) {
+    ::close(chan[0]);
+    ::close(chan[1]);
+    return sys_error("socketpair");
+  }
 
   // Signals that should reach the container while we are attached are taken through a
-  // signalfd; the monitor restores the default mask.
+  // signalfd; the monitor restores the default mask. With a terminal the window size is.
   sigset_t fwd, old;
   sigemptyset(&fwd);
-  if (attach) {
+  if (attach && !tty) {
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&fwd, s);
   }
+  if (relayed && tty) sigaddset(&fwd, SIGWINCH);
   ::sigprocmask(SIG_BLOCK, &fwd, &old);
   sdk::ScopeGuard restore_mask([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
 
@@ -829,11 +849,15 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   pid_t mon = ::fork();
   if (mon == 0) {
     ::close(chan[0]);
+    if (io[0] >= 0) ::close(io[0]);
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    monitor::monitor_main(e, handed, chan[1], attach);
+    monitor::monitor_main(e, handed, chan[1], attach && !relayed, io[1]);
   }
   int fork_errno = errno;
   ::close(chan[1]);
+  if (io[1] >= 0) ::close(io[1]);
+  std::optional<attach::Relay> relay;
+  if (relayed) relay.emplace(io[0], tty, attach_opts.input && open_stdin, keys);
   Status reopened = e.reopen_db();
   util::timing_mark("start: database reopened");
   sdk::ScopeGuard close_chan([&] { ::close(chan[0]); });
@@ -855,25 +879,47 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   std::string buf;
   bool done = false;
   bool got_exit = false;
+  bool chan_open = true;
   std::string refused;  // why this process could not record the run it was told of
-  while (!done) {
-    struct pollfd p[2] = {{chan[0], POLLIN, 0}, {sfd, POLLIN, 0}};
-    int r = ::poll(p, sfd >= 0 ? 2 : 1, -1);
+  // Done when the monitor has said how the run ended and, attached through it, the last
+  // output has arrived.
+  while (!(done && (!relay || relay->closed()))) {
+    struct pollfd p[4] = {{done || !chan_open ? -1 : chan[0], POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (relay) relay->poll_fds(&p[2]);
+    if (relay && (done || report.detached)) p[2].fd = -1;  // no more input after the exit
+    if (!relay) p[2].fd = p[3].fd = -1;
+    int r = ::poll(p, 4, -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (sfd >= 0 && (p[1].revents & POLLIN)) {
       struct signalfd_siginfo si {};
-      if (::read(sfd, &si, sizeof si) == sizeof si && report.pid > 0) {
-        ::kill(report.pid, static_cast<int>(si.ssi_signo));
+      if (::read(sfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGWINCH) {
+          if (relay) relay->send_winsize();
+        } else if (report.pid > 0) {
+          ::kill(report.pid, static_cast<int>(si.ssi_signo));
+        }
       }
     }
-    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (relay) {
+      auto ev = relay->handle(&p[2]);
+      if (ev == attach::Relay::Event::Detached) {
+        // The container runs on; the monitor, seeing us go, keeps its records.
+        report.detached = true;
+        break;
+      }
+    }
+    if (p[0].fd < 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     char chunk[1024];
     ssize_t n = ::read(chan[0], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) {
+      chan_open = false;
+      if (!relay || relay->closed() || !report.started) break;
+      continue;
+    }
     buf.append(chunk, static_cast<size_t>(n));
     size_t nl;
     while (!done && (nl = buf.find('\n')) != std::string::npos) {
@@ -902,6 +948,7 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
           report.started = true;
           report.pid = facts.pid;
           if (!attach) done = true;
+          if (relay) relay->send_winsize();
         } else {
           // The monitor kills the container and exits; the start is given back below.
           refused = recorded ? "the start of container " + c.short_id() + " was interrupted"
@@ -939,6 +986,10 @@ Result<StartReport> start(Engine& e, const Container& c, bool attach) {
     give_back.dismiss();
     (void)undo_start(e, c.id, me, report.exit_code, report.error);
     ::waitpid(mon, nullptr, 0);
+    return report;
+  }
+  if (report.detached) {
+    relay.reset();  // (the terminal back to how it was)
     return report;
   }
   if (attach) {

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "berth/sdk/fs.hpp"
+#include "monitor/attach.hpp"
 #include "monitor/json_log.hpp"
 #include "runtime/cgroups.hpp"
 #include "runtime/spawn.hpp"
@@ -45,7 +48,7 @@ void close_inherited(std::vector<int> keep) {
 
 }  // namespace
 
-void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach) {
+void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach, int io) {
   util::timing_mark("monitor: forked");
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -60,7 +63,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   int devnull = ::open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; ++fd) ::dup2(devnull, fd);
   if (devnull > 2) ::close(devnull);
-  close_inherited({chan, out_sink, err_sink, util::timing_fd()});
+  close_inherited({chan, out_sink, err_sink, io, util::timing_fd()});
 
   const std::string& id = c.id;
   const pid_t me = ::getpid();
@@ -73,6 +76,35 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
   const auto policy = containers::restart_policy_of(host_config);
   const std::string dir = e.container_dir(id);
   const std::string rootfs = dir + "/rootfs";
+  const bool tty = config.value("Tty", false);
+  const bool open_stdin = config.value("OpenStdin", false);
+
+  // Attached clients (see attach.hpp): the CLI that started us (`io`), then `attach`es.
+  struct Client {
+    int fd;
+    bool input;  // its 'i' frames reach the container's stdin
+    attach::FrameReader reader;
+  };
+  std::vector<Client> clients;
+  if (io >= 0) clients.push_back({io, open_stdin, {}});
+  const std::string sock_path = attach::socket_path(e.config().run_root, id);
+  int listener = -1;
+  if (fs::make_dirs(sock_path.substr(0, sock_path.rfind('/')), 0700)) {
+    listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+    ::unlink(sock_path.c_str());
+    if (listener >= 0 && (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+                          ::listen(listener, 8) != 0)) {
+      ::close(listener);
+      listener = -1;
+    }
+  }
+  auto end_monitor = [&](int status) {
+    if (listener >= 0) ::unlink(sock_path.c_str());
+    ::_exit(status);
+  };
 
   // SIGUSR1 wakes a wait before a restart (stop() sends it); it is taken with sigtimedwait.
   sigset_t wake;
@@ -109,7 +141,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
           (void)st->run();
         }
       }
-      ::_exit(code);
+      end_monitor(code);
     };
 
     auto made = runtime::create_cgroups(id, containers::resources_of(host_config));
@@ -120,8 +152,14 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
     if (log_fd < 0) log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    // The container's stdio: a terminal it makes and sends us (-t), or pipes.
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, console[2] = {-1, -1};
+    if (tty) {
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) != 0) {
+        fail(125, std::string("socketpair: ") + std::strerror(errno));
+      }
+    } else if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+               (open_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
       fail(125, std::string("pipe: ") + std::strerror(errno));
     }
 
@@ -147,13 +185,28 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     sc.rlimits = containers::rlimits_of(host_config);
     sc.stdout_fd = out[1];
     sc.stderr_fd = err[1];
+    sc.stdin_fd = in[0];
+    sc.console_socket = console[1];
 
     util::timing_mark("monitor: cgroups made, spawning");
     runtime::StartFailure failure;
     auto spawned = runtime::spawn_container(sc, &failure);
-    ::close(out[1]);
-    ::close(err[1]);
+    for (int fd : {out[1], err[1], in[0], console[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+    int master = -1;
+    if (spawned && tty) {
+      master = runtime::recv_console(console[0]);
+      if (master < 0) failure = {125, "the container did not send its terminal"};
+    }
+    if (console[0] >= 0) ::close(console[0]);
+    if (spawned && tty && master < 0) {
+      ::kill(spawned->pid, SIGKILL);
+      ::waitpid(spawned->pid, nullptr, 0);
+      spawned = make_error(Code::Internal, failure.message);
+    }
     if (!spawned) fail(failure.exit_code, failure.message);
+    int stdin_w = in[1];
     util::timing_mark("monitor: container exec'd");
 
     containers::RunFacts facts;
@@ -180,7 +233,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
         ::kill(spawned->pid, SIGKILL);
         ::waitpid(spawned->pid, nullptr, 0);
         (void)runtime::destroy_cgroups(cgroups);
-        ::_exit(0);
+        end_monitor(0);
       }
     }
 
@@ -237,16 +290,64 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
 
     JsonLogWriter log(log_fd);
     int sinks[3] = {-1, out_sink, err_sink};
-    struct pollfd p[4] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {spawned->pidfd, POLLIN, 0}, {chan, POLLIN, 0}};
-    int open_streams = 2;
+    // Output of stream 1 (stdout; a terminal's output) or 2 to the log, the foreground
+    // CLI's descriptors and every attached client.
+    auto emit = [&](int stream, std::string_view data) {
+      log.write(stream, data);
+      if (sinks[stream] >= 0 && !util::write_all(sinks[stream], data)) {
+        ::close(sinks[stream]);
+        sinks[stream] = -1;
+      }
+      for (auto& cl : clients) {
+        if (cl.fd >= 0 && !attach::send_frame(cl.fd, stream == 1 ? 'o' : 'r', data)) {
+          ::close(cl.fd);
+          cl.fd = -1;
+        }
+      }
+    };
+    auto to_stdin = [&](const std::string& data) {
+      int fd = tty ? master : stdin_w;
+      if (fd >= 0) (void)util::write_all(fd, data);
+    };
+    auto client_input = [&](Client& cl) {
+      if (!cl.reader.fill(cl.fd)) {
+        ::close(cl.fd);
+        cl.fd = -1;
+      }
+      char type = 0;
+      std::string payload;
+      while (cl.reader.next(&type, &payload)) {
+        if (type == 'i' && cl.input) to_stdin(payload);
+        if (type == 'e' && cl.input && !tty && stdin_w >= 0) {
+          ::close(stdin_w);
+          stdin_w = -1;
+        }
+        if (type == 'w' && tty) {
+          auto rc = util::split(payload, ' ');
+          struct winsize ws {};
+          if (rc.size() == 2) {
+            ws.ws_row = static_cast<unsigned short>(std::atoi(rc[0].c_str()));
+            ws.ws_col = static_cast<unsigned short>(std::atoi(rc[1].c_str()));
+            ::ioctl(master, TIOCSWINSZ, &ws);
+          }
+        }
+      }
+    };
+    int streams[2] = {tty ? master : out[0], tty ? -1 : err[0]};
+    int open_streams = tty ? 1 : 2;
     bool exited = false;
     int wstatus = 0;
     char buf[65536];
     while (open_streams > 0 || !exited) {
-      p[3].fd = cli_gone ? -1 : chan;
+      std::vector<struct pollfd> p = {{streams[0], POLLIN, 0},
+                                      {streams[1], POLLIN, 0},
+                                      {exited ? -1 : spawned->pidfd, POLLIN, 0},
+                                      {cli_gone ? -1 : chan, POLLIN, 0},
+                                      {listener, POLLIN, 0}};
+      for (const auto& cl : clients) p.push_back({cl.fd, POLLIN, 0});
       // After the first process exits the namespace's other processes are killed by the
       // kernel and the pipes close; the timeout only guards against a descriptor passed on.
-      int r = ::poll(p, 4, exited ? 2000 : -1);
+      int r = ::poll(p.data(), p.size(), exited ? 2000 : -1);
       if (r < 0) {
         if (errno == EINTR) continue;
         break;
@@ -256,39 +357,51 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
         if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t n = ::read(p[i].fd, buf, sizeof buf);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n <= 0) {
-          ::close(p[i].fd);
-          p[i].fd = -1;
+        if (n <= 0) {  // (a terminal whose other end is gone reads EIO)
+          if (p[i].fd != master) ::close(p[i].fd);
+          streams[i] = -1;
           --open_streams;
           continue;
         }
-        std::string_view data(buf, static_cast<size_t>(n));
-        log.write(i + 1, data);
-        if (sinks[i + 1] >= 0 && !util::write_all(sinks[i + 1], data)) {
-          ::close(sinks[i + 1]);
-          sinks[i + 1] = -1;
-        }
+        emit(i + 1, std::string_view(buf, static_cast<size_t>(n)));
       }
       if (!exited && (p[2].revents & POLLIN)) {
         while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
         }
         exited = true;
-        p[2].fd = -1;
       }
       if (p[3].fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) read_chan(0);
+      if (p[4].fd >= 0 && (p[4].revents & POLLIN)) {
+        int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) clients.push_back({fd, open_stdin, {}});
+      }
+      for (size_t k = 5; k < p.size(); ++k) {
+        if (p[k].fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        for (auto& cl : clients) {
+          if (cl.fd == p[k].fd) client_input(cl);
+        }
+      }
+      clients.erase(std::remove_if(clients.begin(), clients.end(), [](const Client& cl) { return cl.fd < 0; }),
+                    clients.end());
     }
     if (!exited) {
       while (::waitpid(spawned->pid, &wstatus, 0) < 0 && errno == EINTR) {
       }
     }
-    for (int i = 0; i < 2; ++i) {
-      if (p[i].fd >= 0) ::close(p[i].fd);
+    for (int fd : {streams[0], streams[1], master, stdin_w}) {
+      if (fd >= 0) ::close(fd);
     }
     ::close(spawned->pidfd);
     int64_t finished = util::now_ns();
     util::timing_mark("monitor: container exited, output drained");
     log.flush();
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    // Attached clients see the exit code and go (an `attach` ends with it).
+    for (auto& cl : clients) {
+      attach::send_frame(cl.fd, 'x', std::to_string(code));
+      ::close(cl.fd);
+    }
+    clients.clear();
     // The foreground CLI shows the first run only (as Docker's attached run).
     for (int* fd : {&out_sink, &err_sink}) {
       if (*fd >= 0) ::close(*fd);
@@ -302,7 +415,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     // A program that ends at once can end before the CLI has recorded its start.
     // (A CLI stopped in that instant holds this wait; the CLI's own record needs the answer.)
     while (first && !recorded && !refused && !cli_gone) read_chan(-1);
-    if (refused) ::_exit(0);  // the start was given back; there is no run to record
+    if (refused) end_monitor(0);  // the start was given back; there is no run to record
 
     // The restart policy, unless the container was stopped by hand.
     bool restart = false;
@@ -326,7 +439,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
       // An --rm container's files went to the trash; the CLI is gone or about to be, and
       // nobody waits for this process any more.
       if (host_config.value("AutoRemove", false)) (void)containers::sweep(e);
-      ::_exit(0);
+      end_monitor(0);
     }
 
     // Restart: the CLI of a foreground run ends with this exit code, as Docker's does, and
@@ -340,10 +453,10 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     {
       auto st = e.db().prepare("UPDATE containers SET state = 'restarting', exit_code = ?, finished_ns = ?, pid = 0, "
                                "oom_killed = ?, restart_count = ? WHERE id = ? AND state = 'running' AND monitor_pid = ?");
-      if (!st) ::_exit(0);
+      if (!st) end_monitor(0);
       st->bind(1, int64_t{code}).bind(2, finished).bind(3, int64_t{oom ? 1 : 0}).bind(4, int64_t{restarts});
       st->bind(5, id).bind(6, int64_t{me});
-      if (!st->run() || e.db().changes() != 1) ::_exit(0);
+      if (!st->run() || e.db().changes() != 1) end_monitor(0);
     }
     // Docker's back-off: 100 ms, doubling per restart, at most a minute; a run that lasted
     // 10 s or more starts the sequence again.
@@ -361,7 +474,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
         st->bind(1, id).bind(2, int64_t{me});
         (void)st->run();
       }
-      ::_exit(0);
+      end_monitor(0);
     }
     first = false;
   }

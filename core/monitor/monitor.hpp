@@ -22,7 +22,8 @@
 namespace berth::monitor {
 
 // Runs in the forked monitor process; never returns. `chan` is the socket to the CLI;
-// `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the output.
-[[noreturn]] void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach);
+// `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the output; `io`, when
+// given, is the CLI's attach connection instead (run -i/-t; see attach.hpp).
+[[noreturn]] void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach, int io = -1);
 
 }  // namespace berth::monitor

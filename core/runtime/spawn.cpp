@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -165,7 +166,7 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-void switch_user(int errfd, const std::string& user) {
+void switch_user(int errfd, const std::string& user, int tty_fd = -1) {
   uid_t uid = 0;
   gid_t gid = 0;
   if (!user.empty()) {
@@ -186,6 +187,8 @@ void switch_user(int errfd, const std::string& user) {
       }
     }
   }
+  // The terminal belongs to the user the program runs as (as runc makes it).
+  if (tty_fd >= 0 && ::fchown(tty_fd, uid, gid) != 0) child_fail(errfd, 125, err_str("chown the terminal"));
   if (::setgroups(0, nullptr) != 0) child_fail(errfd, 125, err_str("setgroups"));
   if (::setgid(gid) != 0) child_fail(errfd, 125, err_str("setgid"));
   if (::setuid(uid) != 0) child_fail(errfd, 125, err_str("setuid"));
@@ -217,6 +220,40 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   }
   if (denied) child_fail(errfd, 126, quoted + ": permission denied");
   child_fail(errfd, 127, quoted + ": executable file not found in $PATH");
+}
+
+// In the child, inside the container's root: a new pseudo-terminal from its devpts; the
+// master goes to the monitor, the slave becomes the controlling terminal and stdio.
+// Returns the slave.
+int open_console(int errfd, int sock) {
+  int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) child_fail(errfd, 125, err_str("open /dev/ptmx"));
+  if (::unlockpt(master) != 0) child_fail(errfd, 125, err_str("unlockpt"));
+  char name[64];
+  if (::ptsname_r(master, name, sizeof name) != 0) child_fail(errfd, 125, err_str("ptsname"));
+  int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) child_fail(errfd, 125, err_str(std::string("open ") + name));
+  char byte = 'c';
+  struct iovec iov {&byte, 1};
+  char ctl[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &master, sizeof(int));
+  if (::sendmsg(sock, &msg, 0) != 1) child_fail(errfd, 125, err_str("send the terminal to the monitor"));
+  ::close(master);
+  ::close(sock);
+  if (::ioctl(slave, TIOCSCTTY, 0) != 0) child_fail(errfd, 125, err_str("make the terminal controlling"));
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::dup2(slave, fd) < 0) child_fail(errfd, 125, err_str("set up the terminal"));
+  }
+  return slave;
 }
 
 [[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
@@ -254,10 +291,15 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   if (cfg.new_netns) loopback_up(errfd);
   util::timing_mark("child: lo up");
 
-  int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
-  if (cfg.stdout_fd >= 0 && ::dup2(cfg.stdout_fd, 1) < 0) child_fail(errfd, 125, err_str("set up stdout"));
-  if (cfg.stderr_fd >= 0 && ::dup2(cfg.stderr_fd, 2) < 0) child_fail(errfd, 125, err_str("set up stderr"));
+  int tty = -1;
+  if (cfg.console_socket >= 0) {
+    tty = open_console(errfd, cfg.console_socket);
+  } else {
+    int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
+    if (cfg.stdout_fd >= 0 && ::dup2(cfg.stdout_fd, 1) < 0) child_fail(errfd, 125, err_str("set up stdout"));
+    if (cfg.stderr_fd >= 0 && ::dup2(cfg.stderr_fd, 2) < 0) child_fail(errfd, 125, err_str("set up stderr"));
+  }
 
   // The working directory is made when missing, as Docker does for WORKDIR.
   std::string cwd = cfg.cwd.empty() ? "/" : cfg.cwd;
@@ -278,7 +320,7 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
     struct rlimit rl {l.soft, l.hard};
     if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
   }
-  switch_user(errfd, cfg.user);
+  switch_user(errfd, cfg.user, tty);
   std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
   util::timing_mark("child: exec");
 
@@ -418,11 +460,18 @@ namespace {
   if (pid < 0) child_fail(errfd, 125, err_str("clone into the container"));
   if (pid == 0) {
     ::close(pid_out);
-    int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
-    int out = cfg.stdout_fd >= 0 ? cfg.stdout_fd : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    int err = cfg.stderr_fd >= 0 ? cfg.stderr_fd : out;
-    if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) child_fail(errfd, 125, err_str("set up output"));
+    int tty = -1;
+    if (cfg.console_socket >= 0) {
+      // A session of its own, so that the terminal can become its controlling one.
+      ::setsid();
+      tty = open_console(errfd, cfg.console_socket);
+    } else {
+      int in = cfg.stdin_fd >= 0 ? cfg.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (in < 0 || ::dup2(in, 0) < 0) child_fail(errfd, 125, err_str("set up stdin"));
+      int out = cfg.stdout_fd >= 0 ? cfg.stdout_fd : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      int err = cfg.stderr_fd >= 0 ? cfg.stderr_fd : out;
+      if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) child_fail(errfd, 125, err_str("set up output"));
+    }
     std::string cwd = cfg.cwd.empty() ? "/" : cfg.cwd;
     if (::chdir(cwd.c_str()) != 0) {
       child_fail(errfd, 126, err_str("chdir to cwd (\"" + cwd + "\") set in config.json"));
@@ -431,7 +480,7 @@ namespace {
       struct rlimit rl {l.soft, l.hard};
       if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
     }
-    switch_user(errfd, cfg.user);
+    switch_user(errfd, cfg.user, tty);
     std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
     std::vector<char*> argv;
     for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -508,6 +557,27 @@ Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure) 
   }
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
   return Spawned{child, pidfd};
+}
+
+int recv_console(int sock) {
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  char ctl[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) return -1;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return fd;
 }
 
 }  // namespace berth::runtime

@@ -43,6 +43,10 @@ struct SpawnConfig {
   std::string user;                       // "", "uid[:gid]" or "name[:group]"
   std::vector<std::string> cgroup_dirs;   // the parent puts the child here before it runs
   std::vector<Rlimit> rlimits;            // set before exec (never above the current hard limit)
+  // -t: the child opens a pseudo-terminal in the container's own devpts, makes it its
+  // controlling terminal and stdio, and sends the master end over this socket
+  // (SCM_RIGHTS; receive it with recv_console()). -1: no terminal.
+  int console_socket = -1;
   int stdin_fd = -1;                      // -1: /dev/null
   int stdout_fd = -1;
   int stderr_fd = -1;
@@ -60,6 +64,8 @@ struct Spawned {
 
 // Returns the running process, or a StartFailure (in `failure`) with an error.
 Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure);
+// The pseudo-terminal master a child sent on `console_socket`; -1 if none came.
+int recv_console(int sock);
 
 // A process started inside a running container (`exec`).
 struct ExecConfig {
@@ -70,6 +76,7 @@ struct ExecConfig {
   std::string cwd = "/";
   std::string user;
   std::vector<Rlimit> rlimits;  // the container's --ulimit, as its first process has them
+  int console_socket = -1;      // -t, as in SpawnConfig
   int stdin_fd = -1;  // -1: /dev/null
   int stdout_fd = 1;  // -1: /dev/null (both)
   int stderr_fd = 2;
