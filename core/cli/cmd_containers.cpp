@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,7 +76,9 @@ po::options_description create_flags() {
       ("pids-limit", po::value<int64_t>(), "Tune container pids limit (set -1 for unlimited)")
       ("ulimit", po::value<std::vector<std::string>>()->composing(), "Ulimit options")
       ("restart", po::value<std::string>()->default_value("no"), "Restart policy to apply when a container exits")
-      ("detach-keys", po::value<std::string>()->default_value("ctrl-p,ctrl-q"), "Override the key sequence for detaching a container");
+      ("detach-keys", po::value<std::string>()->default_value("ctrl-p,ctrl-q"), "Override the key sequence for detaching a container")
+      ("log-driver", po::value<std::string>()->default_value("json-file"), "Logging driver for the container (json-file, none)")
+      ("log-opt", po::value<std::vector<std::string>>()->composing(), "Log driver options (max-size=, max-file=)");
   return d;
 }
 
@@ -132,6 +135,8 @@ containers::CreateRequest request_from(const Parsed& p) {
   if (vm.count("pids-limit")) r.resources.pids_limit = vm["pids-limit"].as<int64_t>();
   if (vm.count("ulimit")) r.ulimits = vm["ulimit"].as<std::vector<std::string>>();
   r.restart = vm["restart"].as<std::string>();
+  r.log_driver = vm["log-driver"].as<std::string>();
+  if (vm.count("log-opt")) r.log_opts = vm["log-opt"].as<std::vector<std::string>>();
   r.tty = vm["tty"].as<bool>();
   r.interactive = vm["interactive"].as<bool>();
   return r;
@@ -658,6 +663,8 @@ int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
   CommandSpec spec{"logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container", 1, 1};
   po::options_description d("Options");
   d.add_options()("follow,f", po::bool_switch(), "Follow log output")
+      ("since", po::value<std::string>(), "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)")
+      ("until", po::value<std::string>(), "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)")
       ("timestamps,t", po::bool_switch(), "Show timestamps")
       ("tail,n", po::value<std::string>()->default_value("all"), "Number of lines to show from the end of the logs");
   auto p = parse_flags(spec, d, args);
@@ -671,6 +678,14 @@ int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
     tail = std::strtol(tail_s.c_str(), &end, 10);
     if (end == tail_s.c_str() || *end != '\0') throw UsageError{"invalid value for --tail: " + tail_s};
   }
+  int64_t now = util::now_ns();
+  int64_t since = 0, until = 0;
+  for (auto [flag, target] : {std::pair<const char*, int64_t*>{"since", &since}, {"until", &until}}) {
+    if (!p.vm.count(flag)) continue;
+    auto t = util::parse_time_point(p.vm[flag].as<std::string>(), now);
+    if (!t) throw UsageError{std::string("invalid value for --") + flag + ": " + t.error().message, kExitError};
+    *target = *t;
+  }
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
@@ -679,27 +694,39 @@ int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
     print_error(c.error());
     return kExitError;
   }
+  const auto host_config = c->spec.value("HostConfig", nlohmann::json::object());
+  if (!containers::logs_to_file(host_config)) {
+    print_error("configured logging driver does not support reading");
+    return kExitError;
+  }
   std::string path = e->container_dir(c->id) + "/" + c->id + "-json.log";
+  auto rotation = containers::log_rotation_of(host_config);
+  // --until in the past ends the follow at once, as Docker's.
+  if (until != 0 && until <= now) follow = false;
   int mon = -1;
-  if (follow && c->running()) mon = static_cast<int>(::syscall(SYS_pidfd_open, c->monitor_pid, 0));
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && mon < 0) return 0;  // never started: no output yet
-  std::string pending;
-  std::vector<std::string> lines;
+  if (follow && c->monitored()) mon = static_cast<int>(::syscall(SYS_pidfd_open, c->monitor_pid, 0));
   auto emit = [&](const std::string& line) {
     monitor::LogEntry entry;
     if (!monitor::parse_log_line(line, &entry)) return;
+    if (since != 0 || until != 0) {
+      auto t = util::parse_time_point(entry.time, now);
+      if (t && since != 0 && *t < since) return;
+      if (t && until != 0 && *t > until) return;
+    }
     std::string text = timestamps ? entry.time + " " + entry.log : entry.log;
     auto& os = entry.stream == "stderr" ? std::cerr : std::cout;
     os << text;
     os.flush();
   };
-  auto read_more = [&](bool collect) {
-    if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
+  // What the rotated files and the current one hold, oldest first.
+  std::vector<std::string> lines;
+  std::string pending;
+  int fd = -1;
+  ino_t current = 0;
+  auto drain = [&](int from, bool collect) {
     char buf[65536];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+    while ((n = ::read(from, buf, sizeof buf)) > 0) {
       pending.append(buf, static_cast<size_t>(n));
       size_t nl;
       while ((nl = pending.find('\n')) != std::string::npos) {
@@ -709,18 +736,39 @@ int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
       }
     }
   };
-  read_more(true);
+  for (const auto& f : monitor::log_files(path, rotation.max_file)) {
+    int ffd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ffd < 0) continue;
+    drain(ffd, true);
+    if (f == path) {
+      fd = ffd;
+      struct stat st {};
+      if (::fstat(fd, &st) == 0) current = st.st_ino;
+    } else {
+      ::close(ffd);
+    }
+  }
   size_t from = tail < 0 || static_cast<size_t>(tail) >= lines.size() ? 0 : lines.size() - static_cast<size_t>(tail);
   for (size_t i = from; i < lines.size(); ++i) emit(lines[i]);
   if (mon >= 0) {
-    // The log only grows while the monitor lives; poll it until the monitor exits.
-    while (true) {
+    // The log only grows while the monitor lives; poll it until the monitor exits (or
+    // --until passes), following it across rotations.
+    for (;;) {
       struct pollfd pf {mon, POLLIN, 0};
       int r = ::poll(&pf, 1, 100);
-      read_more(false);
-      if (r > 0) break;
+      if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) drain(fd, false);
+      struct stat st {};
+      // (max-file 1 empties the log in place: start again from its beginning.)
+      if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size < ::lseek(fd, 0, SEEK_CUR)) ::lseek(fd, 0, SEEK_SET);
+      if (fd >= 0 && ::stat(path.c_str(), &st) == 0 && st.st_ino != current) {
+        ::close(fd);
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        current = st.st_ino;
+        if (fd >= 0) drain(fd, false);
+      }
+      if (r > 0 || (until != 0 && util::now_ns() > until)) break;
     }
-    read_more(false);
     ::close(mon);
   }
   if (fd >= 0) ::close(fd);

@@ -16,6 +16,7 @@
 #include "berth/sdk/result.hpp"
 #include "engine.hpp"
 #include "runtime/cgroups.hpp"
+#include "monitor/json_log.hpp"
 #include "runtime/spawn.hpp"
 
 namespace berth::containers {
@@ -66,6 +67,8 @@ struct CreateRequest {
   runtime::Resources resources;         // --memory, --cpus, ... (validated by create())
   std::vector<std::string> ulimits;     // --ulimit name=soft[:hard]
   std::string restart = "no";           // --restart no|always|unless-stopped|on-failure[:N]
+  std::string log_driver = "json-file"; // --log-driver json-file|none
+  std::vector<std::string> log_opts;    // --log-opt max-size=10m, max-file=3
   bool tty = false;
   bool interactive = false;
 };
@@ -139,6 +142,10 @@ RestartPolicy restart_policy_of(const nlohmann::json& host_config);
 Status mark_manually_stopped(Engine& e, const std::string& id);
 // Starts the containers whose policy asks for it after a host restart; returns their ids.
 Result<std::vector<std::string>> start_at_boot(Engine& e);
+
+// The json-file rotation a container's HostConfig.LogConfig asks for; "none" logs nothing.
+bool logs_to_file(const nlohmann::json& host_config);
+monitor::LogRotation log_rotation_of(const nlohmann::json& host_config);
 
 // A container's limits, from its HostConfig.
 runtime::Resources resources_of(const nlohmann::json& host_config);

@@ -555,6 +555,48 @@ Result<std::vector<std::string>> start_at_boot(Engine& e) {
   return started;
 }
 
+namespace {
+
+// Docker's json-file options (those it reads; the rest are refused, as Docker does).
+Result<json> parse_log_config(const std::string& driver, const std::vector<std::string>& opts) {
+  if (driver != "json-file" && driver != "none") {
+    return make_error(Code::InvalidArgument, "logger: no log driver named '" + driver + "' is registered");
+  }
+  json config = json::object();
+  for (const auto& o : opts) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos) return make_error(Code::InvalidArgument, "invalid key value pair format in logging opts: " + o);
+    std::string k = o.substr(0, eq), v = o.substr(eq + 1);
+    if (driver == "none" || (k != "max-size" && k != "max-file")) {
+      return make_error(Code::InvalidArgument, "unknown log opt '" + k + "' for " + driver + " log driver");
+    }
+    if (k == "max-size" && util::parse_ram_bytes(v) <= 0) {
+      return make_error(Code::InvalidArgument, "invalid max-size: " + v);
+    }
+    if (k == "max-file" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || std::atoi(v.c_str()) < 1)) {
+      return make_error(Code::InvalidArgument, "max-file cannot be less than 1");
+    }
+    config[k] = v;
+  }
+  if (config.contains("max-file") && std::atoi(config["max-file"].get<std::string>().c_str()) > 1 &&
+      !config.contains("max-size")) {
+    return make_error(Code::InvalidArgument, "max-file cannot be set without max-size");
+  }
+  return json{{"Type", driver}, {"Config", config}};
+}
+
+}  // namespace
+
+bool logs_to_file(const json& hc) { return hc.value("LogConfig", json::object()).value("Type", "json-file") != "none"; }
+
+monitor::LogRotation log_rotation_of(const json& hc) {
+  monitor::LogRotation r;
+  json cfg = hc.value("LogConfig", json::object()).value("Config", json::object());
+  if (cfg.contains("max-size")) r.max_size = util::parse_ram_bytes(cfg["max-size"].get<std::string>());
+  if (cfg.contains("max-file")) r.max_file = std::max(1, std::atoi(cfg["max-file"].get<std::string>().c_str()));
+  return r;
+}
+
 runtime::Resources resources_of(const json& hc) {
   runtime::Resources r;
   auto num = [&](const char* k) { return hc.contains(k) && hc[k].is_number() ? hc[k].get<int64_t>() : int64_t{0}; };
@@ -623,6 +665,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
   BERTH_TRY(validate_resources(req.resources));
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
+  BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
   if (restart.name != "no" && req.auto_remove) {
     return make_error(Code::InvalidArgument, "Conflicting options: --restart and --rm");
   }
@@ -671,7 +714,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
        {{"Binds", binds.empty() ? json(nullptr) : bind_strings},
         {"NetworkMode", net.name},
         {"AutoRemove", req.auto_remove},
-        {"LogConfig", {{"Type", "json-file"}, {"Config", json::object()}}},
+        {"LogConfig", log_config},
         {"Memory", req.resources.memory},
         {"MemorySwap", req.resources.memory_swap},
         {"NanoCpus", req.resources.nano_cpus},

@@ -150,8 +150,11 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     auto mounts = e.storage().mounts(id);
     if (!mounts) fail(125, mounts.error().what());
     if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
-    if (log_fd < 0) log_fd = ::open((dir + "/" + id + "-json.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
+    const std::string log_path = dir + "/" + id + "-json.log";
+    if (log_fd < 0 && containers::logs_to_file(host_config)) {
+      log_fd = ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+      if (log_fd < 0) fail(125, std::string("open the container log: ") + std::strerror(errno));
+    }
     // The container's stdio: a terminal it makes and sends us (-t), or pipes.
     int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, console[2] = {-1, -1};
     if (tty) {
@@ -288,7 +291,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
       return true;
     };
 
-    JsonLogWriter log(log_fd);
+    JsonLogWriter log(log_fd, log_path, containers::log_rotation_of(host_config));
     int sinks[3] = {-1, out_sink, err_sink};
     // Output of stream 1 (stdout; a terminal's output) or 2 to the log, the foreground
     // CLI's descriptors and every attached client.
