@@ -96,6 +96,8 @@ using Command = std::function<int(Cli&, const std::vector<std::string>&)>;
 void register_container_commands(std::map<std::string, Command>& table);
 int cmd_exec(Cli& cli, const std::vector<std::string>& args);
 int cmd_attach(Cli& cli, const std::vector<std::string>& args);
+int cmd_top(Cli& cli, const std::vector<std::string>& args);
+int cmd_stats(Cli& cli, const std::vector<std::string>& args);
 void register_image_commands(std::map<std::string, Command>& table);
 void register_system_commands(std::map<std::string, Command>& table);
 

@@ -858,6 +858,8 @@ void register_container_commands(std::map<std::string, Command>& t) {
     t[pre + "wait"] = cmd_wait;
     t[pre + "exec"] = cmd_exec;
     t[pre + "attach"] = cmd_attach;
+    t[pre + "top"] = cmd_top;
+    t[pre + "stats"] = cmd_stats;
   }
   t["container prune"] = cmd_container_prune;
   t["rm"] = t["container rm"] = t["container remove"] = cmd_rm;

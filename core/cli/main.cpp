@@ -23,7 +23,7 @@ void usage() {
                "  image       Manage images\n"
                "  system      Manage berth\n\n"
                "Container Commands:\n"
-               "  create  start  attach  exec  stop  restart  kill  pause  unpause  rename  wait  rm  logs  inspect\n\n"
+               "  create  start  attach  exec  top  stats  stop  restart  kill  pause  unpause  rename  wait  rm  logs  inspect\n\n"
                "Image Commands:\n"
                "  tag  rmi\n\n"
                "Global Options:\n"

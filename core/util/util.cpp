@@ -212,6 +212,14 @@ bool write_all(int fd, std::string_view buf) {
   return true;
 }
 
+std::vector<std::string> split_ws(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string f;
+  while (in >> f) out.push_back(f);
+  return out;
+}
+
 std::string to_upper(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return s;

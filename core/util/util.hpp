@@ -39,6 +39,8 @@ std::string rfc3339_nano(int64_t ns);
 std::string human_duration(int64_t seconds);
 // go-units HumanSizeWithPrecision(size, 3): "4.26MB", "512B", "1.2GB"
 std::string human_size(int64_t bytes);
+// Fields separated by runs of blanks (as awk splits).
+std::vector<std::string> split_ws(const std::string& s);
 std::string to_upper(std::string s);
 std::string to_lower(std::string s);
 // Docker's RAMInBytes: "512", "32m", "1.5g", "64MiB", "100kb" (binary units); -1 if invalid.

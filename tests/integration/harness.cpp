@@ -95,6 +95,14 @@ std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
+std::vector<std::string> split_fields(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string f;
+  while (in >> f) out.push_back(f);
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;

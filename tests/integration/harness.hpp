@@ -25,6 +25,8 @@ Output exec(const std::vector<std::string>& argv, const std::string& input = "",
 
 std::string trim(const std::string& s);
 std::vector<std::string> lines(const std::string& s);
+// Fields separated by runs of blanks.
+std::vector<std::string> split_fields(const std::string& s);
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 std::string random_suffix();
