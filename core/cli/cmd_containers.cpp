@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 
+#include "berth/sdk/fs.hpp"
 #include "cli/cli.hpp"
 #include "cli/template.hpp"
 #include "monitor/attach.hpp"
@@ -78,7 +79,19 @@ po::options_description create_flags() {
       ("restart", po::value<std::string>()->default_value("no"), "Restart policy to apply when a container exits")
       ("detach-keys", po::value<std::string>()->default_value("ctrl-p,ctrl-q"), "Override the key sequence for detaching a container")
       ("log-driver", po::value<std::string>()->default_value("json-file"), "Logging driver for the container (json-file, none)")
-      ("log-opt", po::value<std::vector<std::string>>()->composing(), "Log driver options (max-size=, max-file=)");
+      ("log-opt", po::value<std::vector<std::string>>()->composing(), "Log driver options (max-size=, max-file=)")
+      ("env-file", po::value<std::vector<std::string>>()->composing(), "Read in a file of environment variables")
+      ("cap-add", po::value<std::vector<std::string>>()->composing(), "Add Linux capabilities")
+      ("cap-drop", po::value<std::vector<std::string>>()->composing(), "Drop Linux capabilities")
+      ("privileged", po::bool_switch(), "Give extended privileges to this container")
+      ("read-only", po::bool_switch(), "Mount the container's root filesystem as read only")
+      ("shm-size", po::value<std::string>(), "Size of /dev/shm")
+      ("sysctl", po::value<std::vector<std::string>>()->composing(), "Sysctl options")
+      ("device", po::value<std::vector<std::string>>()->composing(), "Add a host device to the container")
+      ("init", po::bool_switch(), "Run an init inside the container that forwards signals and reaps processes")
+      ("stop-signal", po::value<std::string>(), "Signal to stop the container")
+      ("stop-timeout", po::value<int>(), "Timeout (in seconds) to stop a container")
+      ("cidfile", po::value<std::string>(), "Write the container ID to the file");
   return d;
 }
 
@@ -137,6 +150,33 @@ containers::CreateRequest request_from(const Parsed& p) {
   r.restart = vm["restart"].as<std::string>();
   r.log_driver = vm["log-driver"].as<std::string>();
   if (vm.count("log-opt")) r.log_opts = vm["log-opt"].as<std::vector<std::string>>();
+  auto strings = [&](const char* k) {
+    return vm.count(k) ? vm[k].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  // --env-file: KEY=VALUE or KEY lines; blank lines and # comments skipped; before -e.
+  std::vector<std::string> from_files;
+  for (const auto& f : strings("env-file")) {
+    auto text = sdk::fs::read_file(f);
+    if (!text) throw UsageError{"open " + f + ": no such file or directory"};
+    for (const auto& raw : util::split(*text, '\n')) {
+      std::string line = raw;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      std::string t = util::trim(line);
+      if (t.empty() || t[0] == '#') continue;
+      from_files.push_back(line.substr(line.find_first_not_of(" \t")));
+    }
+  }
+  r.env.insert(r.env.begin(), from_files.begin(), from_files.end());
+  r.cap_add = strings("cap-add");
+  r.cap_drop = strings("cap-drop");
+  r.privileged = vm["privileged"].as<bool>();
+  r.read_only = vm["read-only"].as<bool>();
+  r.shm_size = size_flag(vm, "shm-size", "--shm-size");
+  r.sysctls = strings("sysctl");
+  r.devices = strings("device");
+  r.init = vm["init"].as<bool>();
+  if (vm.count("stop-signal")) r.stop_signal = vm["stop-signal"].as<std::string>();
+  if (vm.count("stop-timeout")) r.stop_timeout = vm["stop-timeout"].as<int>();
   r.tty = vm["tty"].as<bool>();
   r.interactive = vm["interactive"].as<bool>();
   return r;
@@ -148,12 +188,27 @@ void run_error(const std::string& message) {
 }
 
 // Shared by run and create. Returns the container, or prints why not.
-std::optional<Container> do_create(Engine& e, const containers::CreateRequest& req, bool then_start = false) {
+// --cidfile: refused if the file exists (another container may own it); written with the
+// id once the container exists.
+std::optional<Container> do_create(Engine& e, const containers::CreateRequest& req, const po::variables_map& vm,
+                                   bool then_start = false) {
+  std::string cidfile = vm.count("cidfile") ? vm["cidfile"].as<std::string>() : "";
+  if (!cidfile.empty() && sdk::fs::exists(cidfile)) {
+    run_error("Container ID file found, make sure the other container isn't running or delete " + cidfile);
+    return std::nullopt;
+  }
   (void)containers::reconcile(e);
   auto c = containers::create(e, req, then_start);
   if (!c) {
     run_error(c.error().what());
     return std::nullopt;
+  }
+  if (!cidfile.empty()) {
+    if (Status s = sdk::fs::write_file_atomic(cidfile, c->id, 0644, sdk::fs::Durability::Atomic); !s) {
+      run_error("failed to create the container ID file: " + s.error().what());
+      if (auto now = containers::find(e, c->id); now) (void)containers::remove(e, *now, true);
+      return std::nullopt;
+    }
   }
   return *c;
 }
@@ -165,7 +220,7 @@ int cmd_create(Cli& cli, const std::vector<std::string>& args) {
   auto req = request_from(p);
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
-  auto c = do_create(*e, req);
+  auto c = do_create(*e, req, p.vm);
   if (!c) return kExitEngine;
   std::cout << c->id << "\n";
   return 0;
@@ -183,7 +238,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   if (auto keys = attach::parse_detach_keys(p.vm["detach-keys"].as<std::string>()); !keys) {
     throw UsageError{keys.error().message};
   }
-  auto c = do_create(*e, req, /*then_start=*/true);
+  auto c = do_create(*e, req, p.vm, /*then_start=*/true);
   if (!c) return kExitEngine;
   containers::AttachOptions a;
   a.output = !detach;
@@ -198,6 +253,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
       (void)containers::remove(*e, *now, true);
       (void)containers::sweep(*e);
     }
+    if (p.vm.count("cidfile")) ::unlink(p.vm["cidfile"].as<std::string>().c_str());
     if (!report) {
       run_error(report.error().what());
       return kExitEngine;
@@ -267,10 +323,11 @@ po::options_description stop_flags() {
   return d;
 }
 
+// -2 when not given: the container's --stop-timeout applies (else 10).
 int stop_timeout(const Parsed& p) {
   if (p.vm.count("time")) return p.vm["time"].as<int>();
   if (p.vm.count("timeout")) return p.vm["timeout"].as<int>();
-  return 10;
+  return -2;
 }
 
 int cmd_stop(Cli& cli, const std::vector<std::string>& args) {

@@ -32,7 +32,8 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
       ("interactive,i", po::bool_switch(), "Keep STDIN open even if not attached")
       ("tty,t", po::bool_switch(), "Allocate a pseudo-TTY")
       ("user,u", po::value<std::string>(), "Username or UID (format: \"<name|uid>[:<group|gid>]\")")
-      ("workdir,w", po::value<std::string>(), "Working directory inside the container");
+      ("workdir,w", po::value<std::string>(), "Working directory inside the container")
+      ("privileged", po::bool_switch(), "Give extended privileges to the command");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
   const bool tty = p.vm["tty"].as<bool>();
@@ -60,7 +61,10 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
   ec.env = containers::with_env(containers::process_env(config),
                                 p.vm.count("env") ? p.vm["env"].as<std::vector<std::string>>() : std::vector<std::string>{});
   ec.cwd = p.vm.count("workdir") ? p.vm["workdir"].as<std::string>() : config.value("WorkingDir", std::string());
-  ec.rlimits = containers::rlimits_of(c->spec.value("HostConfig", nlohmann::json::object()));
+  const auto host_config = c->spec.value("HostConfig", nlohmann::json::object());
+  ec.rlimits = containers::rlimits_of(host_config);
+  ec.capabilities = containers::capabilities_of(host_config);
+  ec.privileged = host_config.value("Privileged", false) || p.vm["privileged"].as<bool>();
   ec.user = p.vm.count("user") ? p.vm["user"].as<std::string>() : config.value("User", std::string());
   bool detach = p.vm["detach"].as<bool>();
   const bool interactive = p.vm["interactive"].as<bool>();

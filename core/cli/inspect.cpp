@@ -53,6 +53,8 @@ ojson container_json(Engine& e, const containers::Container& c) {
   cfg["Tty"] = config.value("Tty", false);
   cfg["OpenStdin"] = config.value("OpenStdin", false);
   cfg["StdinOnce"] = config.value("StdinOnce", false);
+  if (config.contains("StopSignal") && !config["StopSignal"].is_null()) cfg["StopSignal"] = config["StopSignal"];
+  if (config.contains("StopTimeout") && !config["StopTimeout"].is_null()) cfg["StopTimeout"] = config["StopTimeout"];
   cfg["Env"] = ordered(config.value("Env", json::array()));
   cfg["Cmd"] = ordered(config.value("Cmd", json(nullptr)));
   cfg["Image"] = config.value("Image", "");
@@ -72,8 +74,14 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"AutoRemove", host.value("AutoRemove", false)},
       {"VolumeDriver", ""},
       {"VolumesFrom", nullptr},
-      {"Privileged", false},
-      {"ReadonlyRootfs", false},
+      {"Privileged", host.value("Privileged", false)},
+      {"ReadonlyRootfs", host.value("ReadonlyRootfs", false)},
+      {"CapAdd", ordered(host.value("CapAdd", json(nullptr)))},
+      {"CapDrop", ordered(host.value("CapDrop", json(nullptr)))},
+      {"ShmSize", host.value("ShmSize", int64_t{67108864})},
+      {"Sysctls", ordered(host.value("Sysctls", json(nullptr)))},
+      {"Devices", ordered(host.value("Devices", json::array()))},
+      {"Init", ordered(host.value("Init", json(nullptr)))},
       {"CpuShares", host.value("CpuShares", int64_t{0})},
       {"Memory", host.value("Memory", int64_t{0})},
       {"NanoCpus", host.value("NanoCpus", int64_t{0})},

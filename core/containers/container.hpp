@@ -69,6 +69,15 @@ struct CreateRequest {
   std::string restart = "no";           // --restart no|always|unless-stopped|on-failure[:N]
   std::string log_driver = "json-file"; // --log-driver json-file|none
   std::vector<std::string> log_opts;    // --log-opt max-size=10m, max-file=3
+  std::vector<std::string> cap_add, cap_drop;
+  bool privileged = false;
+  bool read_only = false;
+  int64_t shm_size = 0;                 // bytes; 0: Docker's 64 MiB
+  std::vector<std::string> sysctls;     // key=value
+  std::vector<std::string> devices;     // HOST[:CONTAINER[:PERMISSIONS]]
+  bool init = false;
+  std::string stop_signal;              // "" = SIGTERM
+  int stop_timeout = -1;                // seconds; -1 = 10
   bool tty = false;
   bool interactive = false;
 };
@@ -147,6 +156,14 @@ Result<std::vector<std::string>> start_at_boot(Engine& e);
 bool logs_to_file(const nlohmann::json& host_config);
 monitor::LogRotation log_rotation_of(const nlohmann::json& host_config);
 
+// What the container's processes run with: capabilities (numbers), privileged, read-only
+// root, /dev/shm size, sysctls, devices and --init, from its HostConfig.
+void apply_security(const nlohmann::json& host_config, runtime::SpawnConfig* sc);
+std::vector<int> capabilities_of(const nlohmann::json& host_config);
+// The signal and timeout `stop` uses when none is given (--stop-signal, --stop-timeout).
+int stop_signal_of(const Container& c);
+int stop_timeout_of(const Container& c);
+
 // A container's limits, from its HostConfig.
 runtime::Resources resources_of(const nlohmann::json& host_config);
 std::vector<runtime::Rlimit> rlimits_of(const nlohmann::json& host_config);
@@ -156,7 +173,8 @@ std::vector<runtime::Rlimit> rlimits_of(const nlohmann::json& host_config);
 Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns,
                          bool oom_killed = false);
 
-// SIGTERM (or `signal`), then SIGKILL after `timeout_s`; waits for the monitor to record
+// The container's stop signal (SIGTERM unless --stop-signal), then SIGKILL after
+// `timeout_s` (< -1: the container's --stop-timeout, else 10); waits for the monitor to record
 // the exit. A container that is not running is left as it is.
 Status stop(Engine& e, const Container& c, int timeout_s);
 // Sends `signal` to the container's first process. Conflict when it is not running.

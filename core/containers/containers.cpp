@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -557,6 +558,51 @@ Result<std::vector<std::string>> start_at_boot(Engine& e) {
 
 namespace {
 
+Result<std::vector<std::string>> resolve_capabilities(const std::vector<std::string>& add, const std::vector<std::string>& drop) {
+  auto norm = [](std::string n) -> Result<std::string> {
+    n = util::to_upper(n);
+    if (util::starts_with(n, "CAP_")) n = n.substr(4);
+    if (n != "ALL" && runtime::capability_number(n) < 0) {
+      return make_error(Code::InvalidArgument, "unknown capability: \"CAP_" + n + "\"");
+    }
+    return n;
+  };
+  std::vector<std::string> caps = runtime::default_capabilities();
+  std::vector<std::string> dropped;
+  for (const auto& d : drop) {
+    BERTH_ASSIGN(std::string n, norm(d));
+    dropped.push_back(n);
+  }
+  if (std::find(dropped.begin(), dropped.end(), "ALL") != dropped.end()) caps.clear();
+  caps.erase(std::remove_if(caps.begin(), caps.end(),
+                            [&](const std::string& c) { return std::find(dropped.begin(), dropped.end(), c) != dropped.end(); }),
+             caps.end());
+  for (const auto& a : add) {
+    BERTH_ASSIGN(std::string n, norm(a));
+    if (n == "ALL") return std::vector<std::string>{"ALL"};
+    if (std::find(caps.begin(), caps.end(), n) == caps.end()) caps.push_back(n);
+  }
+  return caps;
+}
+
+// Docker allows only the sysctls of namespaces the container has its own of.
+Status validate_sysctl(const std::string& kv, bool host_network) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos) return make_error(Code::InvalidArgument, "invalid sysctl format: " + kv + " (expected KEY=VALUE)");
+  std::string key = kv.substr(0, eq);
+  static const char* kIpc[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  for (const char* k : kIpc) {
+    if (key == k) return {};
+  }
+  if (util::starts_with(key, "fs.mqueue.")) return {};
+  if (util::starts_with(key, "net.")) {
+    if (host_network) return make_error(Code::InvalidArgument, "sysctl '" + key + "' not allowed in host network namespace");
+    return {};
+  }
+  return make_error(Code::InvalidArgument, "sysctl '" + key + "' is not allowed");
+}
+
 // Docker's json-file options (those it reads; the rest are refused, as Docker does).
 Result<json> parse_log_config(const std::string& driver, const std::vector<std::string>& opts) {
   if (driver != "json-file" && driver != "none") {
@@ -586,6 +632,58 @@ Result<json> parse_log_config(const std::string& driver, const std::vector<std::
 }
 
 }  // namespace
+
+std::vector<int> capabilities_of(const json& hc) {
+  // BerthCapabilities holds the set create() resolved from the defaults, CapAdd and CapDrop.
+  std::vector<int> out;
+  for (const auto& name : json_strings(hc.value("BerthCapabilities", json::array()))) {
+    if (name == "ALL") {
+      for (int i = 0; i <= 63; ++i) out.push_back(i);
+      return out;
+    }
+    int n = runtime::capability_number(name);
+    if (n >= 0) out.push_back(n);
+  }
+  return out;
+}
+
+void apply_security(const json& hc, runtime::SpawnConfig* sc) {
+  sc->capabilities = capabilities_of(hc);
+  sc->privileged = hc.value("Privileged", false);
+  sc->readonly_rootfs = hc.value("ReadonlyRootfs", false);
+  int64_t shm = hc.value("ShmSize", int64_t{0});
+  if (shm > 0) sc->shm_size = shm;
+  json sysctls = hc.value("Sysctls", json::object());
+  if (sysctls.is_object()) {
+    for (auto it = sysctls.begin(); it != sysctls.end(); ++it) sc->sysctls.emplace_back(it.key(), it->get<std::string>());
+  }
+  json devices = hc.value("Devices", json::array());
+  if (devices.is_array()) {
+    for (const auto& d : devices) sc->devices.push_back({d.value("PathOnHost", ""), d.value("PathInContainer", "")});
+  }
+  sc->init = hc.contains("Init") && hc["Init"].is_boolean() && hc["Init"].get<bool>();
+}
+
+int stop_signal_of(const Container& c) {
+  json v = c.spec.value("Config", json::object()).value("StopSignal", json(nullptr));
+  std::string s = v.is_string() ? v.get<std::string>() : "";
+  if (s.empty()) return SIGTERM;
+  if (s.find_first_not_of("0123456789") == std::string::npos) return std::atoi(s.c_str());
+  std::string n = util::to_upper(s);
+  if (util::starts_with(n, "SIG")) n = n.substr(3);
+  static const std::pair<const char*, int> kNames[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT},
+                                                       {"HUP", SIGHUP},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+                                                       {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}, {"PWR", SIGPWR}};
+  for (const auto& [name, v] : kNames) {
+    if (n == name) return v;
+  }
+  return SIGTERM;
+}
+
+int stop_timeout_of(const Container& c) {
+  json t = c.spec.value("Config", json::object()).value("StopTimeout", json(nullptr));
+  return t.is_number_integer() ? t.get<int>() : 10;
+}
 
 bool logs_to_file(const json& hc) { return hc.value("LogConfig", json::object()).value("Type", "json-file") != "none"; }
 
@@ -666,6 +764,39 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   BERTH_TRY(validate_resources(req.resources));
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
   BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
+  BERTH_ASSIGN(auto caps, resolve_capabilities(req.cap_add, req.cap_drop));
+  json sysctls = json::object();
+  for (const auto& kv : req.sysctls) {
+    BERTH_TRY(validate_sysctl(kv, net.host_namespace));
+    sysctls[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+  json devices = json::array();
+  for (const auto& d : req.devices) {
+    auto parts = util::split(d, ':');
+    std::string host = parts[0];
+    std::string inside = parts.size() > 1 ? parts[1] : host;
+    std::string perms = parts.size() > 2 ? parts[2] : "rwm";
+    struct stat st {};
+    if (host.empty() || host[0] != '/' || ::stat(host.c_str(), &st) != 0) {
+      return make_error(Code::InvalidArgument, "error gathering device information while adding custom device \"" + host +
+                                                   "\": no such file or directory");
+    }
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+      return make_error(Code::InvalidArgument, "error gathering device information while adding custom device \"" + host +
+                                                   "\": not a device node");
+    }
+    if (inside.empty() || inside[0] != '/') return make_error(Code::InvalidArgument, "bad format for path: " + inside);
+    devices.push_back({{"PathOnHost", host}, {"PathInContainer", inside}, {"CgroupPermissions", perms}});
+  }
+  if (!req.stop_signal.empty()) {
+    std::string n = util::to_upper(req.stop_signal);
+    if (util::starts_with(n, "SIG")) n = n.substr(3);
+    bool numeric = n.find_first_not_of("0123456789") == std::string::npos;
+    static const char* kKnown[] = {"TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "WINCH", "PWR"};
+    if (!numeric && std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return n == k; }) == std::end(kKnown)) {
+      return make_error(Code::InvalidArgument, "Invalid signal: " + req.stop_signal);
+    }
+  }
   if (restart.name != "no" && req.auto_remove) {
     return make_error(Code::InvalidArgument, "Conflicting options: --restart and --rm");
   }
@@ -709,7 +840,9 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"Image", req.image},
         {"WorkingDir", workdir},
         {"Entrypoint", entrypoint.empty() ? json(nullptr) : json(entrypoint)},
-        {"Labels", labels}}},
+        {"Labels", labels},
+        {"StopSignal", req.stop_signal.empty() ? json(nullptr) : json(req.stop_signal)},
+        {"StopTimeout", req.stop_timeout >= 0 ? json(req.stop_timeout) : json(nullptr)}}},
       {"HostConfig",
        {{"Binds", binds.empty() ? json(nullptr) : bind_strings},
         {"NetworkMode", net.name},
@@ -722,6 +855,15 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"CpusetCpus", req.resources.cpuset_cpus},
         {"PidsLimit", req.resources.pids_limit > 0 ? json(req.resources.pids_limit) : json(nullptr)},
         {"Ulimits", ulimits.empty() ? json(nullptr) : ulimits},
+        {"CapAdd", req.cap_add.empty() ? json(nullptr) : json(req.cap_add)},
+        {"CapDrop", req.cap_drop.empty() ? json(nullptr) : json(req.cap_drop)},
+        {"BerthCapabilities", caps},
+        {"Privileged", req.privileged},
+        {"ReadonlyRootfs", req.read_only},
+        {"ShmSize", req.shm_size > 0 ? req.shm_size : int64_t{64 * 1024 * 1024}},
+        {"Sysctls", sysctls.empty() ? json(nullptr) : sysctls},
+        {"Devices", devices},
+        {"Init", req.init ? json(true) : json(nullptr)},
         {"RestartPolicy", {{"Name", restart.name}, {"MaximumRetryCount", restart.max_retries}}}}},
       {"Mounts", mounts},
       {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}}},
@@ -894,7 +1036,13 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     ::close(chan[0]);
     if (io[0] >= 0) ::close(io[0]);
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    monitor::monitor_main(e, handed, chan[1], attach && !relayed, io[1]);
+    try {
+      monitor::monitor_main(e, handed, chan[1], attach && !relayed, io[1]);
+    } catch (const std::exception& ex) {
+      // A bug, not a user error: say what it was instead of vanishing.
+      send_line(chan[1], std::string("E 125 the container monitor failed: ") + ex.what());
+      ::_exit(125);
+    }
   }
   int fork_errno = errno;
   ::close(chan[1]);
@@ -1157,10 +1305,11 @@ Status stop(Engine& e, const Container& c, int timeout_s) {
   sdk::ScopeGuard close_mon([&] { ::close(mon); });
   // A monitor waiting to restart wakes on SIGUSR1, sees the mark and ends the run.
   if (c.state == "restarting") ::syscall(SYS_pidfd_send_signal, mon, SIGUSR1, nullptr, 0);
+  if (timeout_s < -1) timeout_s = stop_timeout_of(c);
   int pfd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0));
   if (pfd >= 0) {
     sdk::ScopeGuard close_p([&] { ::close(pfd); });
-    ::syscall(SYS_pidfd_send_signal, pfd, SIGTERM, nullptr, 0);
+    ::syscall(SYS_pidfd_send_signal, pfd, stop_signal_of(c), nullptr, 0);
     // A paused container is thawed so that it can act on the signal (as Docker does).
     if (c.paused) (void)set_frozen(c, false);
     if (!wait_pidfd(pfd, timeout_s < 0 ? -1 : timeout_s * 1000)) {

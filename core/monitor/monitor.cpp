@@ -186,6 +186,7 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     sc.user = config.value("User", std::string());
     sc.cgroup_dirs = cgroups;
     sc.rlimits = containers::rlimits_of(host_config);
+    containers::apply_security(host_config, &sc);
     sc.stdout_fd = out[1];
     sc.stderr_fd = err[1];
     sc.stdin_fd = in[0];

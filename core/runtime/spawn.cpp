@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -62,7 +63,7 @@ void ensure_file(int errfd, const std::string& path) {
   ::close(fd);
 }
 
-void setup_dev(int errfd, const std::string& root) {
+void setup_dev(int errfd, const std::string& root, const SpawnConfig& cfg) {
   std::string dev = root + "/dev";
   ensure_dir(errfd, dev);
   mount_or(errfd, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
@@ -84,7 +85,20 @@ void setup_dev(int errfd, const std::string& root) {
   mount_or(errfd, "devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
            "newinstance,ptmxmode=0666,mode=0620,gid=5");
   ensure_dir(errfd, dev + "/shm");
-  mount_or(errfd, "shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  std::string shm_opts = "mode=1777,size=" + std::to_string(cfg.shm_size / 1024) + "k";
+  mount_or(errfd, "shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts.c_str());
+  for (const auto& d : cfg.devices) {
+    struct stat st {};
+    if (::stat(d.host.c_str(), &st) != 0) child_fail(errfd, 125, err_str("error gathering device information while adding custom device \"" + d.host + "\""));
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) child_fail(errfd, 125, "\"" + d.host + "\" is not a device");
+    std::string p = root + d.container;
+    ensure_dir(errfd, p.substr(0, p.rfind('/')));
+    ::umask(0);
+    if (::mknod(p.c_str(), (st.st_mode & S_IFMT) | (st.st_mode & 0777), st.st_rdev) != 0) {
+      child_fail(errfd, 125, err_str("mknod '" + d.container + "'"));
+    }
+    ::umask(022);
+  }
   ensure_dir(errfd, dev + "/mqueue");
   mount_or(errfd, "mqueue", dev + "/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   static const std::pair<const char*, const char*> links[] = {
@@ -97,10 +111,25 @@ void setup_dev(int errfd, const std::string& root) {
 }
 
 // /proc and /sys, with the kernel knobs a container must not touch made read-only or hidden.
-void setup_proc_sys(int errfd, const std::string& root) {
+void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) {
   std::string proc = root + "/proc";
   ensure_dir(errfd, proc);
   mount_or(errfd, "proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  // --sysctl before /proc/sys goes read-only (the caller allowed only namespaced ones).
+  for (const auto& [key, value] : cfg.sysctls) {
+    std::string rel = key;
+    std::replace(rel.begin(), rel.end(), '.', '/');
+    std::string path = proc + "/sys/" + rel;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || !util::write_all(fd, value)) child_fail(errfd, 125, err_str("set sysctl " + key + "=" + value));
+    ::close(fd);
+  }
+  if (cfg.privileged) {
+    std::string sys = root + "/sys";
+    ensure_dir(errfd, sys);
+    mount_or(errfd, "sysfs", sys, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+    return;
+  }
   for (const char* p : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
     std::string t = root + p;
     if (::access(t.c_str(), F_OK) != 0) continue;
@@ -222,6 +251,24 @@ std::string find_executable(int errfd, const std::string& name, const std::vecto
   child_fail(errfd, 127, quoted + ": executable file not found in $PATH");
 }
 
+constexpr const char* kCapNames[] = {
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE"};
+
+// Every capability not in `keep` leaves the bounding set, so that nothing the container
+// runs can have it (a root program gets exactly the bounding set at exec).
+void drop_capabilities(int errfd, const std::vector<int>& keep) {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (std::find(keep.begin(), keep.end(), cap) != keep.end()) continue;
+    if (::prctl(PR_CAPBSET_READ, cap) != 1) continue;  // unknown to this kernel, or gone
+    if (::prctl(PR_CAPBSET_DROP, cap) != 0) child_fail(errfd, 125, err_str("drop capability " + std::to_string(cap)));
+  }
+}
+
 // In the child, inside the container's root: a new pseudo-terminal from its devpts; the
 // master goes to the monitor, the slave becomes the controlling terminal and stdio.
 // Returns the slave.
@@ -256,6 +303,37 @@ int open_console(int errfd, int sock) {
   return slave;
 }
 
+// --init: this process stays PID 1 and forks the program: it forwards every signal it
+// gets to the program, reaps whatever is orphaned into it, and exits as the program did
+// (128 + the signal when it was killed), which is what the monitor records. Returns in
+// the program's process.
+void run_as_init(int errfd) {
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t prog = ::fork();
+  if (prog < 0) child_fail(errfd, 125, err_str("fork the program under --init"));
+  if (prog == 0) {
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    return;
+  }
+  ::close(errfd);  // the program's copy reports exec failures; EOF comes at its exec
+  ::prctl(PR_SET_NAME, "berth-init");
+  for (;;) {
+    siginfo_t si {};
+    if (::sigwaitinfo(&all, &si) < 0) continue;
+    if (si.si_signo != SIGCHLD) {
+      ::kill(prog, si.si_signo);
+      continue;
+    }
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid == prog) ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+  }
+}
+
 [[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
   // The parent places this process in its cgroups meanwhile (writing cgroup.procs takes
   // about a millisecond per v1 hierarchy here); we wait for it only before the cgroup
@@ -271,12 +349,17 @@ int open_console(int errfd, int sock) {
     child_fail(errfd, 125, "mount root file system: " + s.error().what());
   }
   util::timing_mark("child: root mounted");
-  setup_dev(errfd, root);
+  setup_dev(errfd, root, cfg);
   util::timing_mark("child: /dev made");
-  setup_proc_sys(errfd, root);
+  setup_proc_sys(errfd, root, cfg);
   util::timing_mark("child: /proc, /sys mounted");
   setup_binds(errfd, root, cfg.binds);
   util::timing_mark("child: binds mounted");
+  // --read-only: the root itself; what is mounted on it (/dev, /proc, volumes) stays as it is.
+  if (cfg.readonly_rootfs) {
+    mount_or(errfd, root.c_str(), root, nullptr, MS_BIND | MS_REC, nullptr);
+    mount_or(errfd, nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+  }
 
   if (::chdir(root.c_str()) != 0) child_fail(errfd, 125, err_str("chdir '" + root + "'"));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) child_fail(errfd, 125, err_str("pivot_root"));
@@ -320,6 +403,7 @@ int open_console(int errfd, int sock) {
     struct rlimit rl {l.soft, l.hard};
     if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
   }
+  if (!cfg.privileged) drop_capabilities(errfd, cfg.capabilities);
   switch_user(errfd, cfg.user, tty);
   std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
   util::timing_mark("child: exec");
@@ -330,6 +414,7 @@ int open_console(int errfd, int sock) {
   std::vector<char*> envp;
   for (const auto& e : cfg.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  if (cfg.init) run_as_init(errfd);  // returns in the program's process only
   // Everything but stdio and the error pipe (close-on-exec) is closed by exec.
   ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
   sigset_t none;
@@ -480,6 +565,7 @@ namespace {
       struct rlimit rl {l.soft, l.hard};
       if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
     }
+    if (!cfg.privileged) drop_capabilities(errfd, cfg.capabilities);
     switch_user(errfd, cfg.user, tty);
     std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
     std::vector<char*> argv;
@@ -578,6 +664,24 @@ int recv_console(int sock) {
   int fd = -1;
   std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
   return fd;
+}
+
+const std::vector<std::string>& default_capabilities() {
+  // moby's oci/caps/defaults.go.
+  static const std::vector<std::string> kDefault = {"CHOWN",  "DAC_OVERRIDE", "FSETID",           "FOWNER",
+                                                    "MKNOD",  "NET_RAW",      "SETGID",           "SETUID",
+                                                    "SETFCAP", "SETPCAP",     "NET_BIND_SERVICE", "SYS_CHROOT",
+                                                    "KILL",   "AUDIT_WRITE"};
+  return kDefault;
+}
+
+int capability_number(const std::string& name) {
+  std::string n = util::to_upper(name);
+  if (util::starts_with(n, "CAP_")) n = n.substr(4);
+  for (size_t i = 0; i < sizeof kCapNames / sizeof kCapNames[0]; ++i) {
+    if (n == kCapNames[i]) return static_cast<int>(i);
+  }
+  return -1;
 }
 
 }  // namespace berth::runtime

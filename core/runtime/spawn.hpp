@@ -30,6 +30,18 @@ struct Rlimit {
   uint64_t hard = 0;
 };
 
+// --device HOST[:CONTAINER[:PERMISSIONS]]: a character or block device node made in the
+// container's /dev with the host node's type and numbers.
+struct Device {
+  std::string host;
+  std::string container;
+};
+
+// Docker's default capabilities for a container's processes.
+const std::vector<std::string>& default_capabilities();
+// The capability number of "CAP_NET_ADMIN", "NET_ADMIN" or "net_admin"; -1 if unknown.
+int capability_number(const std::string& name);
+
 struct SpawnConfig {
   std::string id;
   std::string hostname;
@@ -43,6 +55,13 @@ struct SpawnConfig {
   std::string user;                       // "", "uid[:gid]" or "name[:group]"
   std::vector<std::string> cgroup_dirs;   // the parent puts the child here before it runs
   std::vector<Rlimit> rlimits;            // set before exec (never above the current hard limit)
+  std::vector<int> capabilities;          // kept in the bounding set (and, for root, effective)
+  bool privileged = false;                // every capability, /sys and /proc writable, all devices
+  bool readonly_rootfs = false;           // --read-only
+  int64_t shm_size = 64 * 1024 * 1024;    // /dev/shm
+  std::vector<std::pair<std::string, std::string>> sysctls;  // net.ipv4.ip_forward=1 ...
+  std::vector<Device> devices;
+  bool init = false;                      // --init: PID 1 reaps orphans, forwards signals
   // -t: the child opens a pseudo-terminal in the container's own devpts, makes it its
   // controlling terminal and stdio, and sends the master end over this socket
   // (SCM_RIGHTS; receive it with recv_console()). -1: no terminal.
@@ -76,6 +95,8 @@ struct ExecConfig {
   std::string cwd = "/";
   std::string user;
   std::vector<Rlimit> rlimits;  // the container's --ulimit, as its first process has them
+  std::vector<int> capabilities;  // the container's
+  bool privileged = false;
   int console_socket = -1;      // -t, as in SpawnConfig
   int stdin_fd = -1;  // -1: /dev/null
   int stdout_fd = 1;  // -1: /dev/null (both)
