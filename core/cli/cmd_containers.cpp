@@ -575,8 +575,10 @@ struct PsFilter {
     return false;
   }
 
-  bool matches(Engine& e, const Container& c, const std::string& status) const {
-    auto labels = c.spec.value("Config", nlohmann::json::object()).value("Labels", nlohmann::json::object());
+  bool matches(Engine& e, const containers::Summary& sum, const std::string& status) const {
+    const Container& c = sum.c;
+    nlohmann::json labels = by_key.count("label") ? nlohmann::json::parse(sum.labels_json, nullptr, false) : nlohmann::json();
+    if (!labels.is_object()) labels = nlohmann::json::object();
     return any("status", [&](const std::string& v) { return v == status; }) &&
            any("name", [&](const std::string& v) { return c.name.find(util::starts_with(v, "/") ? v.substr(1) : v) != std::string::npos; }) &&
            any("id", [&](const std::string& v) { return util::starts_with(c.id, v); }) &&
@@ -588,53 +590,65 @@ struct PsFilter {
            }) &&
            any("ancestor", [&](const std::string& v) {
              auto img = e.images().resolve(v);
-             return (img && img->id == c.image_id) || c.spec.value("Config", nlohmann::json::object()).value("Image", "") == v;
+             return (img && img->id == c.image_id) || sum.image == v;
            }) &&
            any("exited", [&](const std::string& v) { return c.state == "exited" && std::to_string(c.exit_code) == v; });
   }
 };
 
 // The fields of Docker's ps formatter (ContainerContext), as a JSON object for templates.
-nlohmann::ordered_json ps_context(Engine& e, const Container& c, int64_t now, bool no_trunc, bool size) {
-  std::string cmd = command_of(c);
-  auto labels = c.spec.value("Config", nlohmann::json::object()).value("Labels", nlohmann::json::object());
-  std::vector<std::string> pairs;
-  for (auto it = labels.begin(); it != labels.end(); ++it) {
-    pairs.push_back(it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump()));
-  }
-  std::vector<std::string> mounts;
-  for (const auto& m : c.spec.value("Mounts", nlohmann::json::array())) {
-    mounts.push_back(no_trunc ? m.value("Source", "") : ellipsis(m.value("Source", ""), 15));
-  }
-  std::string size_text;
+struct PsRow {
+  std::string id, image, command, created_at, running_for, state, status, size, names, labels, mounts, networks;
+  nlohmann::json label_map;
+};
+
+PsRow ps_row(Engine& e, const containers::Summary& sum, int64_t now, bool no_trunc, bool size, bool need_maps) {
+  const Container& c = sum.c;
+  PsRow r;
+  r.id = no_trunc ? c.id : c.short_id();
+  r.image = sum.image;
+  r.command = "\"" + (no_trunc ? sum.command : ellipsis(sum.command, 20)) + "\"";
+  r.running_for = util::human_duration((now - c.created_ns) / 1000000000) + " ago";
+  r.state = c.state == "creating" || c.state == "starting" ? "created" : c.paused ? "paused" : c.state;
+  r.status = containers::status_text(c, now);
+  r.names = c.name;
+  r.networks = sum.network;
   if (size) {
     int64_t rw = 0;
     if (auto u = e.storage().usage(c.id); u) rw = u->size;
     int64_t virt = rw;
     if (auto img = e.images().resolve(c.image_id); img) virt += img->size;
-    size_text = util::human_size(rw) + " (virtual " + util::human_size(virt) + ")";
+    r.size = util::human_size(rw) + " (virtual " + util::human_size(virt) + ")";
   }
-  time_t secs = static_cast<time_t>(c.created_ns / 1000000000);
-  struct tm tm {};
-  ::gmtime_r(&secs, &tm);
-  char created[64];
-  std::strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
-  std::string state = c.state == "creating" || c.state == "starting" ? "created" : c.paused ? "paused" : c.state;
-  return {{"ID", no_trunc ? c.id : c.short_id()},
-          {"Image", c.spec.value("Config", nlohmann::json::object()).value("Image", "")},
-          {"Command", "\"" + (no_trunc ? cmd : ellipsis(cmd, 20)) + "\""},
-          {"CreatedAt", created},
-          {"RunningFor", util::human_duration((now - c.created_ns) / 1000000000) + " ago"},
-          {"Ports", ""},
-          {"State", state},
-          {"Status", containers::status_text(c, now)},
-          {"Size", size_text},
-          {"Names", c.name},
-          {"Labels", util::join(pairs, ",")},
-          {"Label", labels},
-          {"Mounts", util::join(mounts, ",")},
-          {"Networks", c.spec.value("Network", nlohmann::json::object()).value("Name", "")},
-          {"LocalVolumes", "0"}};
+  if (need_maps) {
+    time_t secs = static_cast<time_t>(c.created_ns / 1000000000);
+    struct tm tm {};
+    ::gmtime_r(&secs, &tm);
+    char created[64];
+    std::strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+    r.created_at = created;
+    r.label_map = nlohmann::json::parse(sum.labels_json, nullptr, false);
+    if (!r.label_map.is_object()) r.label_map = nlohmann::json::object();
+    std::vector<std::string> pairs;
+    for (auto it = r.label_map.begin(); it != r.label_map.end(); ++it) {
+      pairs.push_back(it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump()));
+    }
+    r.labels = util::join(pairs, ",");
+    std::vector<std::string> mounts;
+    auto m = nlohmann::json::parse(sum.mounts_json, nullptr, false);
+    if (m.is_array()) {
+      for (const auto& one : m) mounts.push_back(no_trunc ? one.value("Source", "") : ellipsis(one.value("Source", ""), 15));
+    }
+    r.mounts = util::join(mounts, ",");
+  }
+  return r;
+}
+
+nlohmann::ordered_json ps_context(const PsRow& r) {
+  return {{"ID", r.id},           {"Image", r.image},       {"Command", r.command}, {"CreatedAt", r.created_at},
+          {"RunningFor", r.running_for}, {"Ports", ""},     {"State", r.state},     {"Status", r.status},
+          {"Size", r.size},       {"Names", r.names},       {"Labels", r.labels},   {"Label", r.label_map},
+          {"Mounts", r.mounts},   {"Networks", r.networks}, {"LocalVolumes", "0"}};
 }
 
 const nlohmann::ordered_json kPsHeaders = {
@@ -667,29 +681,32 @@ int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
                                                          : std::vector<std::string>{});
   // A status filter other than "running" shows stopped containers without -a, as Docker's.
   if (filter.by_key.count("status") || filter.by_key.count("exited")) all = true;
-  std::string format = size ? "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
-                            : "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
-  if (p.vm.count("format") && p.vm["format"].as<std::string>() != "table" && !p.vm["format"].as<std::string>().empty()) {
-    format = p.vm["format"].as<std::string>();
-  }
-  if (quiet) format = "{{.ID}}";
-  auto cf = tmpl::cli_format(format);
-  auto tpl = tmpl::Template::parse(cf.body);
-  if (!tpl) {
-    std::cerr << "template parsing error: " << tpl.error().message << "\n";
-    return kExitError;
+  // Docker's default columns are printed directly; a --format goes through the template.
+  bool custom = p.vm.count("format") && p.vm["format"].as<std::string>() != "table" &&
+                !p.vm["format"].as<std::string>().empty();
+  std::optional<tmpl::Template> tpl;
+  tmpl::CliFormat cf;
+  if (custom && !quiet) {
+    cf = tmpl::cli_format(p.vm["format"].as<std::string>());
+    auto t = tmpl::Template::parse(cf.body);
+    if (!t) {
+      std::cerr << "template parsing error: " << t.error().message << "\n";
+      return kExitError;
+    }
+    tpl = *t;
   }
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
-  auto list = containers::list_all(*e);
+  auto list = containers::list_summaries(*e);
   if (!list) {
     print_error(list.error());
     return kExitError;
   }
   int64_t now = util::now_ns();
   std::string out;
-  if (cf.table) {
+  Table table;
+  if (tpl && cf.table) {
     auto header = tpl->execute(kPsHeaders);
     if (!header) {
       std::cerr << header.error().message << "\n";
@@ -697,21 +714,40 @@ int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
     }
     out += *header + "\n";
   }
+  if (!tpl && !quiet) {
+    std::vector<std::string> h = {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"};
+    if (size) h.push_back("SIZE");
+    table.row(h);
+  }
   int shown = 0;
-  for (const auto& c : *list) {
+  for (const auto& sum : *list) {
+    const Container& c = sum.c;
     if (last > 0 && shown >= last) break;
     if (!all && !c.running()) continue;
     std::string status = c.state == "creating" || c.state == "starting" ? "created" : c.paused ? "paused" : c.state;
-    if (!filter.matches(*e, c, status)) continue;
+    if (!filter.matches(*e, sum, status)) continue;
     ++shown;
-    auto line = tpl->execute(ps_context(*e, c, now, no_trunc, size));
+    if (quiet) {
+      out += (no_trunc ? c.id : c.short_id()) + "\n";
+      continue;
+    }
+    PsRow r = ps_row(*e, sum, now, no_trunc, size, tpl.has_value());
+    if (!tpl) {
+      std::vector<std::string> cells = {r.id, r.image, r.command, r.running_for, r.status, "", r.names};
+      if (size) cells.push_back(r.size);
+      table.row(cells);
+      continue;
+    }
+    auto line = tpl->execute(ps_context(r));
     if (!line) {
       std::cerr << line.error().message << "\n";
       return kExitError;
     }
     out += *line + "\n";
   }
-  std::cout << (cf.table ? tmpl::tabwrite(out) : out);
+  if (!tpl && !quiet) out = table.str();
+  else if (tpl && cf.table) out = tmpl::tabwrite(out);
+  std::cout << out;
   return 0;
 }
 

@@ -85,6 +85,19 @@ struct CreateRequest {
 // Look-ups accept the full id, the name (with or without a leading '/'), or a unique id prefix.
 Result<Container> find(Engine& e, const std::string& ref);
 Result<std::vector<Container>> list_all(Engine& e);  // newest first
+
+// What `ps` shows of a container, read without parsing each one's whole spec: SQLite's
+// json_extract picks the few fields (ps of 1,000 containers spent most of its time
+// allocating parsed specs).
+struct Summary {
+  Container c;                 // every column but spec and runtime
+  std::string image;           // Config.Image as given
+  std::string command;         // Path and Args, joined by spaces
+  std::string labels_json;     // Config.Labels
+  std::string mounts_json;     // Mounts
+  std::string network;         // Network.Name
+};
+Result<std::vector<Summary>> list_summaries(Engine& e);  // newest first
 Status reconcile(Engine& e);
 
 // With `then_start` the container is left "starting", owned by this process, for start().

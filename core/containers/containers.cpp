@@ -344,6 +344,53 @@ Result<std::vector<Container>> list_all(Engine& e) {
   return query(e, "ORDER BY created_ns DESC, rowid DESC", "");
 }
 
+Result<std::vector<Summary>> list_summaries(Engine& e) {
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "SELECT id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, monitor_start, "
+      "exit_code, started_ns, finished_ns, error, paused, oom_killed, restart_count, manually_stopped, "
+      "json_extract(spec, '$.Config.Image'), json_extract(spec, '$.Path'), json_extract(spec, '$.Args'), "
+      "json_extract(spec, '$.Config.Labels'), json_extract(spec, '$.Mounts'), json_extract(spec, '$.Network.Name') "
+      "FROM containers ORDER BY created_ns DESC, rowid DESC"));
+  std::vector<Summary> out;
+  for (;;) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    Summary s;
+    Container& c = s.c;
+    c.id = st.text(0);
+    c.name = st.text(1);
+    c.image_id = st.text(2);
+    c.created_ns = st.integer(3);
+    c.state = st.text(4);
+    c.owner_pid = static_cast<pid_t>(st.integer(5));
+    c.owner_start = static_cast<uint64_t>(st.integer(6));
+    c.pid = static_cast<pid_t>(st.integer(7));
+    c.monitor_pid = static_cast<pid_t>(st.integer(8));
+    c.monitor_start = static_cast<uint64_t>(st.integer(9));
+    c.exit_code = static_cast<int>(st.integer(10));
+    c.started_ns = st.integer(11);
+    c.finished_ns = st.integer(12);
+    c.error = st.text(13);
+    c.paused = st.integer(14) != 0;
+    c.oom_killed = st.integer(15) != 0;
+    c.restart_count = static_cast<int>(st.integer(16));
+    c.manually_stopped = st.integer(17) != 0;
+    s.image = st.text(18);
+    s.command = st.text(19);
+    // Args is a JSON array of strings; join them without a full JSON parse where simple.
+    std::string args = st.text(20);
+    if (args.size() > 2) {
+      auto parsed = json::parse(args, nullptr, false);
+      for (const auto& a : json_strings(parsed)) s.command += " " + a;
+    }
+    s.labels_json = st.text(21);
+    s.mounts_json = st.text(22);
+    s.network = st.text(23);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 // A run nobody owns any more (its monitor died, or the command starting it did): kill what
 // is left in its cgroups and record how it ended. False when another process got there first.
 Result<bool> end_orphaned_run(Engine& e, const Container& c) {
