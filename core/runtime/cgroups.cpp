@@ -204,6 +204,10 @@ void delegate_v2(const Hierarchy& h, const std::string& base) {
 
 }  // namespace
 
+Status write_limits(const Hierarchy& h, const std::string& dir, const Resources& limits) {
+  return apply_limits(h, dir, limits);
+}
+
 Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits) {
   std::vector<std::string> made;
   for (const auto& h : discover_hierarchies()) {

@@ -40,6 +40,9 @@ struct Resources {
 // controllers each hierarchy has; returns the directories made. On error (a limit the
 // kernel refuses, say) removes what it made, and the error names the file.
 Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits = {});
+// Writes `limits` into an existing cgroup directory `dir` of hierarchy `h`, in the files
+// its version and controllers have (create_cgroups() does this for each one it makes).
+Status write_limits(const Hierarchy& h, const std::string& dir, const Resources& limits);
 // Whether the kernel's OOM killer killed a process in these cgroups (v1
 // memory.oom_control's oom_kill, v2 memory.events's oom_kill).
 bool oom_killed(const std::vector<std::string>& dirs);
