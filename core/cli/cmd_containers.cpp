@@ -781,12 +781,8 @@ int cmd_logs(Cli& cli, const std::vector<std::string>& args) {
   }
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
-  (void)containers::reconcile(*e);
-  auto c = containers::find(*e, p.args[0]);
-  if (!c) {
-    print_error(c.error());
-    return kExitError;
-  }
+  auto c = find_container(*e, p.args[0]);
+  if (!c) return kExitError;
   const auto host_config = c->spec.value("HostConfig", nlohmann::json::object());
   if (!containers::logs_to_file(host_config)) {
     print_error("configured logging driver does not support reading");

@@ -39,12 +39,8 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
   const bool tty = p.vm["tty"].as<bool>();
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  auto c = containers::find(*e, p.args[0]);
-  if (!c) {
-    print_error(c.error());
-    return kExitError;
-  }
+  auto c = find_container(*e, p.args[0]);
+  if (!c) return kExitError;
   if (!c->running()) {
     print_error("container " + c->id + " is not running");
     return kExitError;
@@ -183,12 +179,8 @@ int cmd_attach(Cli& cli, const std::vector<std::string>& args) {
   if (!keys) throw UsageError{keys.error().message};
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  auto c = containers::find(*e, p.args[0]);
-  if (!c) {
-    print_error(c.error());
-    return kExitError;
-  }
+  auto c = find_container(*e, p.args[0]);
+  if (!c) return kExitError;
   if (!c->running()) {
     print_error("You cannot attach to a stopped container, start it first");
     return kExitError;

@@ -79,12 +79,8 @@ int cmd_top(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  auto c = containers::find(*e, p.args[0]);
-  if (!c) {
-    print_error(c.error());
-    return kExitError;
-  }
+  auto c = find_container(*e, p.args[0]);
+  if (!c) return kExitError;
   if (!c->running()) {
     print_error("container " + c->id + " is not running");
     return kExitError;

@@ -197,4 +197,14 @@ Parsed parse_flags(const CommandSpec& spec, po::options_description desc,
   return p;
 }
 
+std::optional<containers::Container> find_container(Engine& e, const std::string& ref) {
+  (void)containers::reconcile(e);
+  auto c = containers::find(e, ref);
+  if (!c) {
+    print_error(c.error());
+    return std::nullopt;
+  }
+  return *c;
+}
+
 }  // namespace berth::cli
