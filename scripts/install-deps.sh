@@ -7,7 +7,7 @@ pkgs=(
   g++ cmake ninja-build pkg-config git
   # libraries (README lists why each is here)
   libboost-dev libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
-  libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev
+  libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev libmnl-dev
   # the embedded default image's userland, and the benchmark's reference runtime
   busybox-static runc
   # used by tests and benchmarks: iproute2 (leak checks), util-linux (unshare, findmnt)
