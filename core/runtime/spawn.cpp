@@ -195,17 +195,52 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// The passwd entry with this uid: its name and primary group. False when there is none.
+bool lookup_uid(uid_t uid, std::string* name, gid_t* gid) {
+  std::ifstream in("/etc/passwd");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = util::split(line, ':');
+    if (f.size() >= 4 && all_digits(f[2]) && static_cast<uid_t>(std::stoul(f[2])) == uid) {
+      *name = f[0];
+      if (all_digits(f[3])) *gid = static_cast<gid_t>(std::stoul(f[3]));
+      return true;
+    }
+  }
+  return false;
+}
+
+// The groups of /etc/group that list `name` as a member (its supplementary groups).
+std::vector<gid_t> member_groups(const std::string& name) {
+  std::vector<gid_t> out;
+  std::ifstream in("/etc/group");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = util::split(line, ':');
+    if (f.size() < 4 || !all_digits(f[2])) continue;
+    for (const auto& m : util::split(f[3], ',')) {
+      if (m == name) out.push_back(static_cast<gid_t>(std::stoul(f[2])));
+    }
+  }
+  return out;
+}
+
+// As runc resolves a user: a name or uid from the image's /etc/passwd (a uid it does not
+// list runs with group 0), its primary group unless one is given, and the groups that
+// list it as a member.
 void switch_user(int errfd, const std::string& user, int tty_fd = -1) {
   uid_t uid = 0;
   gid_t gid = 0;
+  std::string name = "root";
   if (!user.empty()) {
     std::string u = user.substr(0, user.find(':'));
     std::string g = user.find(':') == std::string::npos ? "" : user.substr(user.find(':') + 1);
     if (all_digits(u)) {
       uid = static_cast<uid_t>(std::stoul(u));
-      uid_t ignored = 0;
-      (void)ignored;
-    } else if (!lookup_id("/etc/passwd", u, &uid, &gid)) {
+      if (!lookup_uid(uid, &name, &gid)) name.clear();
+    } else if (lookup_id("/etc/passwd", u, &uid, &gid)) {
+      name = u;
+    } else {
       child_fail(errfd, 125, "unable to find user " + u + ": no matching entries in passwd file");
     }
     if (!g.empty()) {
@@ -218,7 +253,8 @@ void switch_user(int errfd, const std::string& user, int tty_fd = -1) {
   }
   // The terminal belongs to the user the program runs as (as runc makes it).
   if (tty_fd >= 0 && ::fchown(tty_fd, uid, gid) != 0) child_fail(errfd, 125, err_str("chown the terminal"));
-  if (::setgroups(0, nullptr) != 0) child_fail(errfd, 125, err_str("setgroups"));
+  std::vector<gid_t> groups = name.empty() ? std::vector<gid_t>{} : member_groups(name);
+  if (::setgroups(groups.size(), groups.data()) != 0) child_fail(errfd, 125, err_str("setgroups"));
   if (::setgid(gid) != 0) child_fail(errfd, 125, err_str("setgid"));
   if (::setuid(uid) != 0) child_fail(errfd, 125, err_str("setuid"));
 }

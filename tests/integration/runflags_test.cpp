@@ -113,5 +113,22 @@ TEST_F(RunFlags, EnvFileAndCidfile) {
   EXPECT_EQ(all_container_ids().size(), 1u);
 }
 
+TEST_F(RunFlags, UsersResolveAsRuncResolvesThem) {
+  // A uid the image's passwd lists gets that entry's group; one it does not, group 0.
+  EXPECT_EQ(ok({"run", "--rm", "-u", "65534", "busybox", "id"}), "uid=65534(nobody) gid=65534(nogroup)");
+  EXPECT_EQ(ok({"run", "--rm", "-u", "4321", "busybox", "id"}), "uid=4321 gid=0(root)");
+  // Supplementary groups: those that list the user as a member.
+  std::string passwd = root_ + "/passwd", group = root_ + "/group";
+  std::ofstream(passwd) << "root:x:0:0:root:/root:/bin/sh\napp:x:1500:1500::/home/app:/bin/sh\n";
+  std::ofstream(group) << "root:x:0:\napp:x:1500:\naudio:x:29:app\nvideo:x:44:other,app\nstaff:x:50:other\n";
+  std::string ids = ok({"run", "--rm", "-v", passwd + ":/etc/passwd:ro", "-v", group + ":/etc/group:ro", "-u", "app",
+                        "busybox", "id", "-G"});
+  EXPECT_EQ(split_fields(ids), (std::vector<std::string>{"1500", "29", "44"})) << ids;
+  // An explicit group replaces the primary one.
+  EXPECT_EQ(ok({"run", "--rm", "-v", passwd + ":/etc/passwd:ro", "-v", group + ":/etc/group:ro", "-u", "app:staff",
+                "busybox", "id", "-g"}),
+            "50");
+}
+
 }  // namespace
 }  // namespace berth::it
