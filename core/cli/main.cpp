@@ -40,6 +40,7 @@ void usage() {
 int main(int argc, char** argv) {
   using namespace berth::cli;
   berth::util::timing_mark("cli: main");
+  berth::util::remember_argv(argc, argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   Globals g;
   size_t i = 0;

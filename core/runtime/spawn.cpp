@@ -354,7 +354,9 @@ void run_as_init(int errfd) {
     return;
   }
   ::close(errfd);  // the program's copy reports exec failures; EOF comes at its exec
+  // Inside the container this process must not show the host's berth command line.
   ::prctl(PR_SET_NAME, "berth-init");
+  util::set_command_line("/sbin/berth-init");
   for (;;) {
     siginfo_t si {};
     if (::sigwaitinfo(&all, &si) < 0) continue;

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -218,6 +219,26 @@ std::vector<std::string> split_ws(const std::string& s) {
   std::string f;
   while (in >> f) out.push_back(f);
   return out;
+}
+
+namespace {
+char* g_argv_start = nullptr;
+size_t g_argv_len = 0;
+}  // namespace
+
+void remember_argv(int argc, char** argv) {
+  if (argc <= 0 || argv == nullptr || argv[0] == nullptr) return;
+  g_argv_start = argv[0];
+  // The arguments sit one after another; the area ends after the last one's NUL.
+  char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
+  g_argv_len = static_cast<size_t>(end - g_argv_start);
+}
+
+void set_command_line(const std::string& text) {
+  if (g_argv_start == nullptr || g_argv_len == 0) return;
+  size_t n = std::min(text.size(), g_argv_len - 1);
+  std::memcpy(g_argv_start, text.data(), n);
+  std::memset(g_argv_start + n, 0, g_argv_len - n);
 }
 
 std::string to_upper(std::string s) {

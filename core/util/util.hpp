@@ -64,6 +64,11 @@ bool process_alive(pid_t pid, uint64_t start_time);
 
 // The directory holding the running executable.
 std::string exe_dir();
+// main() hands over its argv so that a forked process can show another command line:
+// set_command_line() rewrites the argv area in place (no longer than it was), which is
+// what /proc/<pid>/cmdline and ps show.
+void remember_argv(int argc, char** argv);
+void set_command_line(const std::string& text);
 
 // Write all of buf, retrying on EINTR and short writes.
 bool write_all(int fd, std::string_view buf);

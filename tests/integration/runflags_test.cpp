@@ -69,6 +69,9 @@ TEST_F(RunFlags, ReadOnlyShmSysctlAndDevices) {
 
 TEST_F(RunFlags, InitIsPidOneAndReapsOrphans) {
   EXPECT_EQ(ok({"run", "--rm", "--init", "busybox", "cat", "/proc/1/comm"}), "berth-init");
+  // Its command line says what it is, not the host's berth invocation (paths, config).
+  std::string cmdline = ok({"run", "--rm", "--init", "busybox", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"});
+  EXPECT_EQ(trim(cmdline), "/sbin/berth-init");
   // An orphan whose parent exits is re-parented to PID 1: sleep as PID 1 never reaps it,
   // the init does.
   std::string orphan = "(sleep 0.1 &); exec sleep 30";
