@@ -208,8 +208,8 @@ Status destroy(Engine& e, const std::string& id);
 // operation left there). Run where nobody waits: after a command's work, in the monitor.
 Status sweep(Engine& e);
 
-// A process's environment in the container: Config.Env, with HOSTNAME and HOME added as
-// Docker's runtime adds them when missing.
+// A process's environment in the container: Config.Env, with HOSTNAME added as Docker's
+// runtime adds it when missing (HOME is added in the container, from its passwd).
 std::vector<std::string> process_env(const nlohmann::json& config);
 // `env` with KEY=VALUE (or KEY, taken from this process's environment) entries applied
 // in order, as -e does; PATH is added when missing.

@@ -309,14 +309,10 @@ std::vector<std::string> json_strings(const json& j) {
 
 std::vector<std::string> process_env(const json& config) {
   auto env = json_strings(config.value("Env", json::array()));
-  bool has_home = false;
   bool has_hostname = false;
-  for (const auto& kv : env) {
-    has_home |= util::starts_with(kv, "HOME=");
-    has_hostname |= util::starts_with(kv, "HOSTNAME=");
-  }
+  for (const auto& kv : env) has_hostname |= util::starts_with(kv, "HOSTNAME=");
   if (!has_hostname) env.insert(env.begin() + (env.empty() ? 0 : 1), "HOSTNAME=" + config.value("Hostname", std::string()));
-  if (!has_home) env.push_back("HOME=/root");
+  // (HOME, when not set, comes from the image's passwd for the user, in the container.)
   return env;
 }
 

@@ -210,6 +210,28 @@ bool lookup_uid(uid_t uid, std::string* name, gid_t* gid) {
   return false;
 }
 
+// The home directory /etc/passwd gives `uid`; "/" when it lists none (as runc).
+std::string home_of(uid_t uid) {
+  std::ifstream in("/etc/passwd");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = util::split(line, ':');
+    if (f.size() >= 6 && all_digits(f[2]) && static_cast<uid_t>(std::stoul(f[2])) == uid && !f[5].empty()) return f[5];
+  }
+  return "/";
+}
+
+// HOME from the image's passwd for the user the program runs as, unless the image or -e
+// set it. (Read before the user switch: /etc/passwd may not be readable after it.)
+std::vector<std::string> with_home(const std::vector<std::string>& env, uid_t uid) {
+  for (const auto& kv : env) {
+    if (util::starts_with(kv, "HOME=")) return env;
+  }
+  std::vector<std::string> out = env;
+  out.push_back("HOME=" + home_of(uid));
+  return out;
+}
+
 // The groups of /etc/group that list `name` as a member (its supplementary groups).
 std::vector<gid_t> member_groups(const std::string& name) {
   std::vector<gid_t> out;
@@ -228,7 +250,7 @@ std::vector<gid_t> member_groups(const std::string& name) {
 // As runc resolves a user: a name or uid from the image's /etc/passwd (a uid it does not
 // list runs with group 0), its primary group unless one is given, and the groups that
 // list it as a member.
-void switch_user(int errfd, const std::string& user, int tty_fd = -1) {
+uid_t switch_user(int errfd, const std::string& user, int tty_fd = -1) {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string name = "root";
@@ -257,6 +279,7 @@ void switch_user(int errfd, const std::string& user, int tty_fd = -1) {
   if (::setgroups(groups.size(), groups.data()) != 0) child_fail(errfd, 125, err_str("setgroups"));
   if (::setgid(gid) != 0) child_fail(errfd, 125, err_str("setgid"));
   if (::setuid(uid) != 0) child_fail(errfd, 125, err_str("setuid"));
+  return uid;
 }
 
 // PATH lookup as execvp would, with Docker's messages and exit codes.
@@ -442,15 +465,16 @@ void run_as_init(int errfd) {
     if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
   }
   if (!cfg.privileged) drop_capabilities(errfd, cfg.capabilities);
-  switch_user(errfd, cfg.user, tty);
-  std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
+  uid_t uid = switch_user(errfd, cfg.user, tty);
+  const std::vector<std::string> env = with_home(cfg.env, uid);
+  std::string exe = find_executable(errfd, cfg.argv[0], env);
   util::timing_mark("child: exec");
 
   std::vector<char*> argv;
   for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (const auto& e : cfg.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   if (cfg.init) run_as_init(errfd);  // returns in the program's process only
   // Everything but stdio and the error pipe (close-on-exec) is closed by exec.
@@ -604,13 +628,14 @@ namespace {
       if (::setrlimit(l.resource, &rl) != 0) child_fail(errfd, 125, err_str("set ulimit " + std::to_string(l.resource)));
     }
     if (!cfg.privileged) drop_capabilities(errfd, cfg.capabilities);
-    switch_user(errfd, cfg.user, tty);
-    std::string exe = find_executable(errfd, cfg.argv[0], cfg.env);
+    uid_t uid = switch_user(errfd, cfg.user, tty);
+    const std::vector<std::string> env = with_home(cfg.env, uid);
+    std::string exe = find_executable(errfd, cfg.argv[0], env);
     std::vector<char*> argv;
     for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
-    for (const auto& e : cfg.env) envp.push_back(const_cast<char*>(e.c_str()));
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     sigset_t none;

@@ -197,6 +197,10 @@ TEST_F(Lifecycle, EnvironmentAndCommandOverrideTheImage) {
   std::string env = ok({"run", "--rm", "busybox", "env"});
   EXPECT_NE(env.find("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), std::string::npos) << env;
   EXPECT_NE(env.find("HOME=/root"), std::string::npos) << env;
+  // HOME follows the user's passwd entry ("/" for a uid it does not list), unless set.
+  EXPECT_EQ(ok({"run", "--rm", "-u", "nobody", "busybox", "sh", "-c", "echo $HOME"}), "/home");
+  EXPECT_EQ(ok({"run", "--rm", "-u", "4321", "busybox", "sh", "-c", "echo $HOME"}), "/");
+  EXPECT_EQ(ok({"run", "--rm", "-u", "nobody", "-e", "HOME=/set", "busybox", "sh", "-c", "echo $HOME"}), "/set");
 }
 
 TEST_F(Lifecycle, CreateThenStartAndStartAttached) {
