@@ -5,6 +5,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -747,6 +748,18 @@ runtime::Resources resources_of(const json& hc) {
   r.cpu_shares = num("CpuShares");
   r.pids_limit = num("PidsLimit");
   r.cpuset_cpus = hc.value("CpusetCpus", std::string());
+  r.all_devices = hc.value("Privileged", false);
+  json devices = hc.value("Devices", json::array());
+  if (devices.is_array()) {
+    for (const auto& d : devices) {
+      struct stat st {};
+      std::string host = d.value("PathOnHost", "");
+      if (::stat(host.c_str(), &st) != 0) continue;
+      std::string perms = d.value("CgroupPermissions", "rwm");
+      r.device_rules.push_back(std::string(S_ISBLK(st.st_mode) ? "b " : "c ") + std::to_string(major(st.st_rdev)) +
+                               ":" + std::to_string(minor(st.st_rdev)) + " " + perms);
+    }
+  }
   return r;
 }
 

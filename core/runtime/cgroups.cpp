@@ -166,6 +166,21 @@ Status apply_limits(const Hierarchy& h, const std::string& dir, const Resources&
     }
     if (has(h, "cpuset") && !r.cpuset_cpus.empty()) BERTH_TRY(write_limit(dir, "cpuset.cpus", r.cpuset_cpus));
     if (has(h, "pids") && r.pids_limit > 0) BERTH_TRY(write_limit(dir, "pids.max", std::to_string(r.pids_limit)));
+    if (has(h, "devices")) {
+      // Deny everything, then allow what moby's default spec allows: making any node
+      // (m), and using the standard ones; a container with CAP_MKNOD can then make
+      // /dev/sda but not open it.
+      BERTH_TRY(write_limit(dir, "devices.deny", "a"));
+      std::vector<std::string> allow;
+      if (r.all_devices) {
+        allow = {"a *:* rwm"};
+      } else {
+        allow = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                 "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"};
+        allow.insert(allow.end(), r.device_rules.begin(), r.device_rules.end());
+      }
+      for (const auto& rule : allow) BERTH_TRY(write_limit(dir, "devices.allow", rule));
+    }
     return {};
   }
   if (has(h, "memory") && r.memory > 0) {

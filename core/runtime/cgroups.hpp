@@ -34,6 +34,10 @@ struct Resources {
   int64_t cpu_shares = 0;    // relative weight, v1 cpu.shares (v2 cpu.weight derived)
   std::string cpuset_cpus;   // "0-1,3"
   int64_t pids_limit = 0;    // > 0: a limit; -1 or 0: none
+  // Device access (the v1 devices controller): Docker's default allow-list, plus these
+  // "c 1:11 rwm" rules (--device); every device with `all_devices` (--privileged).
+  std::vector<std::string> device_rules;
+  bool all_devices = false;
 };
 
 // Creates the container's cgroup in every hierarchy, with `limits` written into the

@@ -133,5 +133,23 @@ TEST_F(RunFlags, UsersResolveAsRuncResolvesThem) {
             "50");
 }
 
+TEST_F(RunFlags, DevicesCgroupAllowsOnlyDockersDefaultsAndGivenDevices) {
+  // CAP_MKNOD is in the default set: a node can be made, but not opened (the devices
+  // cgroup), so /dev/sda-like nodes give a container nothing.
+  Output made = berth({"run", "--rm", "busybox", "sh", "-c", "mknod /tmp/f c 10 229 && echo made; : < /tmp/f && echo opened"});
+  EXPECT_EQ(made.out, "made\n");
+  EXPECT_NE(made.err.find("Operation not permitted"), std::string::npos) << made.err;
+  // The standard devices work.
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "sh", "-c", "echo x > /dev/null && head -c 1 /dev/zero | wc -c"}), "1");
+  // --device allows that device, with its permissions.
+  EXPECT_EQ(ok({"run", "--rm", "--device", "/dev/fuse", "busybox", "sh", "-c", ": < /dev/fuse && echo opened"}), "opened");
+  Output ro = berth({"run", "--rm", "--device", "/dev/fuse:/dev/myfuse:r", "busybox", "sh", "-c",
+                     ": < /dev/myfuse && echo read; : > /dev/myfuse && echo written"});
+  EXPECT_EQ(ro.out, "read\n");
+  // --privileged allows every device.
+  EXPECT_EQ(ok({"run", "--rm", "--privileged", "busybox", "sh", "-c", "mknod /tmp/f c 10 229 && : < /tmp/f && echo opened"}),
+            "opened");
+}
+
 }  // namespace
 }  // namespace berth::it
