@@ -136,14 +136,23 @@ void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) 
     mount_or(errfd, t.c_str(), t, nullptr, MS_BIND | MS_REC, nullptr);
     mount_or(errfd, nullptr, t, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   }
-  for (const char* p : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"}) {
-    std::string t = root + p;
-    if (::access(t.c_str(), F_OK) != 0) continue;
-    mount_or(errfd, (root + "/dev/null").c_str(), t, nullptr, MS_BIND, nullptr);
-  }
   std::string sys = root + "/sys";
   ensure_dir(errfd, sys);
   mount_or(errfd, "sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  // moby's masked paths: files read as empty (/dev/null over them), directories as an
+  // empty read-only tmpfs.
+  for (const char* p : {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                        "/sys/devices/virtual/powercap"}) {
+    std::string t = root + p;
+    struct stat st {};
+    if (::stat(t.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      mount_or(errfd, "tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k");
+    } else {
+      mount_or(errfd, (root + "/dev/null").c_str(), t, nullptr, MS_BIND, nullptr);
+    }
+  }
 }
 
 void setup_binds(int errfd, const std::string& root, const std::vector<BindMount>& binds) {

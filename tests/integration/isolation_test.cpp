@@ -29,6 +29,16 @@ TEST_F(Isolation, ThePidOneIsTheContainersProgram) {
   EXPECT_EQ(ok({"run", "--rm", "busybox", "sh", "-c", "echo /proc/[0-9]*"}), "/proc/1");
 }
 
+TEST_F(Isolation, KernelInterfacesAreMaskedOrReadOnlyAsDockersAre) {
+  // /proc/sys and friends are read-only; firmware tables and /proc/acpi are hidden.
+  Output o = berth({"run", "--rm", "busybox", "sh", "-c",
+                    "echo 1 > /proc/sys/kernel/domainname || echo sys-ro; echo h > /proc/sysrq-trigger || echo sysrq-ro; "
+                    "ls -A /sys/firmware | wc -l; ls -A /proc/acpi 2>/dev/null | wc -l; touch /sys/firmware/x || echo fw-ro"});
+  EXPECT_EQ(o.out, "sys-ro\nsysrq-ro\n0\n0\nfw-ro\n") << o.err;
+  // --privileged leaves them alone.
+  EXPECT_NE(ok({"run", "--rm", "--privileged", "busybox", "ls", "-A", "/sys/firmware"}), "");
+}
+
 TEST_F(Isolation, TheHostnameIsTheShortId) {
   std::string id = ok({"create", "busybox", "hostname"});
   EXPECT_EQ(ok({"start", "-a", id}), id.substr(0, 12));
