@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -54,19 +55,76 @@ void ensure_dir(int errfd, const std::string& path) {
   if (Status s = sdk::fs::make_dirs(path, 0755); !s) child_fail(errfd, 125, s.error().what());
 }
 
-void ensure_file(int errfd, const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) return;
-  ensure_dir(errfd, path.substr(0, path.rfind('/')));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) child_fail(errfd, 125, err_str("create mount point '" + path + "'"));
-  ::close(fd);
+long openat2_in_root(int root_fd, const std::string& rel, uint64_t flags) {
+  struct open_how how {};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
 }
+
+// A mount target inside the container's root that the image cannot redirect: every
+// component is resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the image (say
+// /etc -> /../../host/etc) stays inside the root; missing components are made (never
+// through a symlink: mkdirat and O_EXCL do not follow one). Returns /proc/self/fd/N of
+// the target, to mount on, as runc does.
+std::string safe_target(int errfd, const std::string& root, const std::string& inside, bool dir) {
+  static int root_fd = -1;
+  static std::string root_path;
+  if (root_fd < 0 || root_path != root) {
+    root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    root_path = root;
+    if (root_fd < 0) child_fail(errfd, 125, err_str("open the root '" + root + "'"));
+  }
+  std::vector<std::string> parts;
+  for (const auto& p : util::split(inside, '/')) {
+    if (!p.empty() && p != ".") parts.push_back(p);
+  }
+  std::string rel = ".";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    bool last = i + 1 == parts.size();
+    std::string next = rel + "/" + parts[i];
+    long fd = openat2_in_root(root_fd, next, O_PATH | (last && !dir ? 0 : O_DIRECTORY));
+    if (fd < 0 && errno == ENOENT) {
+      long parent = openat2_in_root(root_fd, rel, O_PATH | O_DIRECTORY);
+      if (parent < 0) child_fail(errfd, 125, err_str("open '" + rel.substr(1) + "' in the container"));
+      int made;
+      if (last && !dir) {
+        made = ::openat(static_cast<int>(parent), parts[i].c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (made >= 0) ::close(made);
+      } else {
+        made = ::mkdirat(static_cast<int>(parent), parts[i].c_str(), 0755);
+      }
+      if (made < 0 && errno != EEXIST) child_fail(errfd, 125, err_str("make mount point '" + inside + "'"));
+      // A dangling symlink: make what it points to, inside the root, as a directory.
+      char link[4096];
+      ssize_t n = made < 0 ? ::readlinkat(static_cast<int>(parent), parts[i].c_str(), link, sizeof link - 1) : -1;
+      ::close(static_cast<int>(parent));
+      if (n > 0 && !(last && !dir)) {
+        static int depth = 0;
+        if (++depth > 16) child_fail(errfd, 125, "too many levels of symbolic links under '" + inside + "'");
+        link[n] = '\0';
+        std::string target = link[0] == '/' ? std::string(link) : rel.substr(1) + "/" + link;
+        (void)safe_target(errfd, root, target, true);
+        --depth;
+      }
+      fd = openat2_in_root(root_fd, next, O_PATH | (last && !dir ? 0 : O_DIRECTORY));
+    }
+    if (fd < 0) child_fail(errfd, 125, err_str("mount point '" + inside + "' in the container"));
+    if (!last) {
+      ::close(static_cast<int>(fd));
+      rel = next;
+      continue;
+    }
+    return "/proc/self/fd/" + std::to_string(fd);
+  }
+  return root;  // "/" itself
+}
+
 
 void setup_dev(int errfd, const std::string& root, const SpawnConfig& cfg) {
   std::string dev = root + "/dev";
-  ensure_dir(errfd, dev);
-  mount_or(errfd, "tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  mount_or(errfd, "tmpfs", safe_target(errfd, root, "/dev", true), "tmpfs", MS_NOSUID | MS_STRICTATIME,
+           "mode=755,size=65536k");
   struct Node {
     const char* name;
     unsigned major, minor;
@@ -113,8 +171,7 @@ void setup_dev(int errfd, const std::string& root, const SpawnConfig& cfg) {
 // /proc and /sys, with the kernel knobs a container must not touch made read-only or hidden.
 void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) {
   std::string proc = root + "/proc";
-  ensure_dir(errfd, proc);
-  mount_or(errfd, "proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  mount_or(errfd, "proc", safe_target(errfd, root, "/proc", true), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   // --sysctl before /proc/sys goes read-only (the caller allowed only namespaced ones).
   for (const auto& [key, value] : cfg.sysctls) {
     std::string rel = key;
@@ -125,9 +182,7 @@ void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) 
     ::close(fd);
   }
   if (cfg.privileged) {
-    std::string sys = root + "/sys";
-    ensure_dir(errfd, sys);
-    mount_or(errfd, "sysfs", sys, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+    mount_or(errfd, "sysfs", safe_target(errfd, root, "/sys", true), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
     return;
   }
   for (const char* p : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
@@ -136,9 +191,8 @@ void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) 
     mount_or(errfd, t.c_str(), t, nullptr, MS_BIND | MS_REC, nullptr);
     mount_or(errfd, nullptr, t, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   }
-  std::string sys = root + "/sys";
-  ensure_dir(errfd, sys);
-  mount_or(errfd, "sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  mount_or(errfd, "sysfs", safe_target(errfd, root, "/sys", true), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           nullptr);
   // moby's masked paths: files read as empty (/dev/null over them), directories as an
   // empty read-only tmpfs.
   for (const char* p : {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -161,15 +215,12 @@ void setup_binds(int errfd, const std::string& root, const std::vector<BindMount
     if (::stat(b.source.c_str(), &st) != 0) {
       child_fail(errfd, 125, err_str("bind source '" + b.source + "'"));
     }
-    std::string target = root + b.destination;
-    if (S_ISDIR(st.st_mode)) {
-      ensure_dir(errfd, target);
-    } else {
-      ensure_file(errfd, target);
-    }
+    std::string target = safe_target(errfd, root, b.destination, S_ISDIR(st.st_mode));
     mount_or(errfd, b.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr);
     if (b.readonly) {
-      mount_or(errfd, nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr);
+      // (Re-resolved: the old descriptor names what is under the new mount.)
+      std::string mounted = safe_target(errfd, root, b.destination, S_ISDIR(st.st_mode));
+      mount_or(errfd, nullptr, mounted, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr);
     }
   }
 }
@@ -404,6 +455,17 @@ void run_as_init(int errfd) {
   }
 }
 
+// /dev, /proc and /sys are where the runtime works by path: an image that makes one a
+// symlink is refused rather than followed.
+void refuse_symlinked_mount_points(int errfd, const std::string& root) {
+  for (const char* p : {"/dev", "/proc", "/sys"}) {
+    struct stat st {};
+    if (::lstat((root + p).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      child_fail(errfd, 125, std::string("the image's ") + p + " is a symbolic link; refusing to mount over it");
+    }
+  }
+}
+
 [[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
   // The parent places this process in its cgroups meanwhile (writing cgroup.procs takes
   // about a millisecond per v1 hierarchy here); we wait for it only before the cgroup
@@ -419,6 +481,7 @@ void run_as_init(int errfd) {
     child_fail(errfd, 125, "mount root file system: " + s.error().what());
   }
   util::timing_mark("child: root mounted");
+  refuse_symlinked_mount_points(errfd, root);
   setup_dev(errfd, root, cfg);
   util::timing_mark("child: /dev made");
   setup_proc_sys(errfd, root, cfg);

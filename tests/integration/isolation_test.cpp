@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "harness.hpp"
 
 namespace berth::it {
@@ -37,6 +39,31 @@ TEST_F(Isolation, KernelInterfacesAreMaskedOrReadOnlyAsDockersAre) {
   EXPECT_EQ(o.out, "sys-ro\nsysrq-ro\n0\n0\nfw-ro\n") << o.err;
   // --privileged leaves them alone.
   EXPECT_NE(ok({"run", "--rm", "--privileged", "busybox", "ls", "-A", "/sys/firmware"}), "");
+}
+
+TEST_F(Isolation, SymlinksInTheImageCannotRedirectMountsOntoTheHost) {
+  // An image whose /etc2 points at a directory of the host (by absolute path) and whose
+  // /proc is a symlink: the first must resolve inside the container's root, the second
+  // is refused.
+  std::string host_dir = root_ + "/escape";
+  ASSERT_EQ(mkdir(host_dir.c_str(), 0755), 0);
+  std::string tree = root_ + "/tree";
+  Output made = exec({"sh", "-c", "mkdir -p " + tree + " && tar -C " + tree + " -xf " + kBusyboxTar + " && ln -s " +
+                                     host_dir + " " + tree + "/etc2 && tar -C " + tree + " -cf " + root_ + "/evil.tar ."});
+  ASSERT_EQ(made.code, 0) << made.err;
+  ok({"import", root_ + "/evil.tar", "evil:1"});
+  std::string src = root_ + "/payload";
+  std::ofstream(src) << "payload\n";
+  EXPECT_EQ(ok({"run", "--rm", "-v", src + ":/etc2/hosts", "evil:1", "cat", "/etc2/hosts"}), "payload");
+  EXPECT_EQ(trim(exec({"ls", "-A", host_dir}).out), "") << "a mount point was made on the host";
+  // /proc as a symlink.
+  exec({"sh", "-c", "rm -rf " + tree + "/proc && ln -s /tmp " + tree + "/proc && tar -C " + tree + " -cf " + root_ +
+                        "/evil2.tar ."});
+  ok({"import", root_ + "/evil2.tar", "evil:2"});
+  Output refused = berth({"run", "--rm", "evil:2", "true"});
+  EXPECT_EQ(refused.code, 125);
+  EXPECT_NE(refused.err.find("/proc is a symbolic link"), std::string::npos) << refused.err;
+  EXPECT_TRUE(all_container_ids().empty());
 }
 
 TEST_F(Isolation, TheHostnameIsTheShortId) {

@@ -57,7 +57,18 @@ class PtySession {
       char buf[4096];
       ssize_t n = read(master_, buf, sizeof buf);
       if (n <= 0) return screen_.find(needle, from_) != std::string::npos;
-      screen_.append(buf, static_cast<size_t>(n));
+      take(buf, n);
+    }
+  }
+  // Appends output, answering the cursor-position queries (ESC [6n) busybox's line editor
+  // sends, as a real terminal would: unanswered, the shell swallows the next keys.
+  void take(const char* buf, ssize_t n) {
+    size_t before = screen_.size();
+    screen_.append(buf, static_cast<size_t>(n));
+    size_t at = screen_.find("\x1b[6n", before >= 3 ? before - 3 : 0);
+    while (at != std::string::npos) {
+      (void)!write(master_, "\x1b[1;1R", 6);
+      at = screen_.find("\x1b[6n", at + 4);
     }
   }
   void resize(unsigned short rows, unsigned short cols) {
@@ -73,7 +84,7 @@ class PtySession {
       struct pollfd p {master_, POLLIN, 0};
       if (poll(&p, 1, 0) > 0) {
         ssize_t n = read(master_, buf, sizeof buf);
-        if (n > 0) screen_.append(buf, static_cast<size_t>(n));
+        if (n > 0) take(buf, n);
       }
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         reaped_ = true;
