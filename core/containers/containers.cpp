@@ -342,47 +342,30 @@ Result<std::vector<Container>> list_all(Engine& e) {
 }
 
 Result<std::vector<Summary>> list_summaries(Engine& e) {
+  // The row of query(), with spec and runtime left out (empty objects), and the fields
+  // ps shows picked from the spec after it.
+  std::string columns = kColumns;
+  columns.replace(columns.find("spec, runtime"), 13, "'{}', '{}'");
   BERTH_ASSIGN(auto st, e.db().prepare(
-      "SELECT id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, monitor_start, "
-      "exit_code, started_ns, finished_ns, error, paused, oom_killed, restart_count, manually_stopped, "
-      "json_extract(spec, '$.Config.Image'), json_extract(spec, '$.Path'), json_extract(spec, '$.Args'), "
-      "json_extract(spec, '$.Config.Labels'), json_extract(spec, '$.Mounts'), json_extract(spec, '$.Network.Name') "
-      "FROM containers ORDER BY created_ns DESC, rowid DESC"));
+      "SELECT " + columns + ", json_extract(spec, '$.Config.Image'), json_extract(spec, '$.Path'), "
+      "json_extract(spec, '$.Args'), json_extract(spec, '$.Config.Labels'), json_extract(spec, '$.Mounts'), "
+      "json_extract(spec, '$.Network.Name') FROM containers ORDER BY created_ns DESC, rowid DESC"));
+  constexpr int kExtra = 20;  // the first column after kColumns
   std::vector<Summary> out;
   for (;;) {
     BERTH_ASSIGN(bool row, st.step());
     if (!row) break;
     Summary s;
-    Container& c = s.c;
-    c.id = st.text(0);
-    c.name = st.text(1);
-    c.image_id = st.text(2);
-    c.created_ns = st.integer(3);
-    c.state = st.text(4);
-    c.owner_pid = static_cast<pid_t>(st.integer(5));
-    c.owner_start = static_cast<uint64_t>(st.integer(6));
-    c.pid = static_cast<pid_t>(st.integer(7));
-    c.monitor_pid = static_cast<pid_t>(st.integer(8));
-    c.monitor_start = static_cast<uint64_t>(st.integer(9));
-    c.exit_code = static_cast<int>(st.integer(10));
-    c.started_ns = st.integer(11);
-    c.finished_ns = st.integer(12);
-    c.error = st.text(13);
-    c.paused = st.integer(14) != 0;
-    c.oom_killed = st.integer(15) != 0;
-    c.restart_count = static_cast<int>(st.integer(16));
-    c.manually_stopped = st.integer(17) != 0;
-    s.image = st.text(18);
-    s.command = st.text(19);
-    // Args is a JSON array of strings; join them without a full JSON parse where simple.
-    std::string args = st.text(20);
+    s.c = from_row(st);
+    s.image = st.text(kExtra);
+    s.command = st.text(kExtra + 1);
+    std::string args = st.text(kExtra + 2);
     if (args.size() > 2) {
-      auto parsed = json::parse(args, nullptr, false);
-      for (const auto& a : json_strings(parsed)) s.command += " " + a;
+      for (const auto& a : json_strings(json::parse(args, nullptr, false))) s.command += " " + a;
     }
-    s.labels_json = st.text(21);
-    s.mounts_json = st.text(22);
-    s.network = st.text(23);
+    s.labels_json = st.text(kExtra + 3);
+    s.mounts_json = st.text(kExtra + 4);
+    s.network = st.text(kExtra + 5);
     out.push_back(std::move(s));
   }
   return out;

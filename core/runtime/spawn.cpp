@@ -422,6 +422,30 @@ int open_console(int errfd, int sock) {
   return slave;
 }
 
+// The last step of every container process: a clean signal state, every descriptor but
+// stdio and the error pipe closed by exec, and exec's failures as Docker reports them.
+[[noreturn]] void exec_program(int errfd, const std::string& exe, const std::vector<std::string>& args,
+                               const std::vector<std::string>& env) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  ::execve(exe.c_str(), argv.data(), envp.data());
+  int e = errno;
+  std::string quoted = "exec: \"" + args[0] + "\"";
+  if (e == ENOENT) child_fail(errfd, 127, quoted + ": no such file or directory");
+  if (e == EACCES) child_fail(errfd, 126, quoted + ": permission denied");
+  if (e == ENOEXEC) child_fail(errfd, 126, quoted + ": exec format error");
+  child_fail(errfd, 126, quoted + ": " + std::strerror(e));
+}
+
 // --init: this process stays PID 1 and forks the program: it forwards every signal it
 // gets to the program, reaps whatever is orphaned into it, and exits as the program did
 // (128 + the signal when it was killed), which is what the monitor records. Returns in
@@ -542,26 +566,8 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   std::string exe = find_executable(errfd, cfg.argv[0], env);
   util::timing_mark("child: exec");
 
-  std::vector<char*> argv;
-  for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
   if (cfg.init) run_as_init(errfd);  // returns in the program's process only
-  // Everything but stdio and the error pipe (close-on-exec) is closed by exec.
-  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-  ::execve(exe.c_str(), argv.data(), envp.data());
-  int e = errno;
-  std::string quoted = "exec: \"" + cfg.argv[0] + "\"";
-  if (e == ENOENT) child_fail(errfd, 127, quoted + ": no such file or directory");
-  if (e == EACCES) child_fail(errfd, 126, quoted + ": permission denied");
-  if (e == ENOEXEC) child_fail(errfd, 126, quoted + ": exec format error");
-  child_fail(errfd, 126, quoted + ": " + std::strerror(e));
+  exec_program(errfd, exe, cfg.argv, env);
 }
 
 }  // namespace
@@ -703,19 +709,7 @@ namespace {
     uid_t uid = switch_user(errfd, cfg.user, tty);
     const std::vector<std::string> env = with_home(cfg.env, uid);
     std::string exe = find_executable(errfd, cfg.argv[0], env);
-    std::vector<char*> argv;
-    for (const auto& a : cfg.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-    ::execve(exe.c_str(), argv.data(), envp.data());
-    child_fail(errfd, 126, "exec: \"" + cfg.argv[0] + "\": " + std::strerror(errno));
+    exec_program(errfd, exe, cfg.argv, env);
   }
   pid_t child = static_cast<pid_t>(pid);
   (void)!::write(pid_out, &child, sizeof child);
