@@ -7,6 +7,7 @@
 # usage: bench/cli-bench.sh [ROUNDS]   (as root, after scripts/build.sh; installs podman if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rounds=${1:-20}
 berth_bin=$PWD/build/bin/berth
 tar=$PWD/build/tests/busybox-rootfs.tar
@@ -30,23 +31,9 @@ cleanup() {
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-cat >"$cfg" <<TOML
-[engine]
-state_root = "$work/state"
-run_root = "$work/run"
-TOML
+write_config "$work"
 $berth import --change 'CMD ["sh"]' "$tar" busybox >/dev/null
 $podman import "$tar" localhost/busybox >/dev/null
-
-ms() {
-  local s=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1
-  local e=$EPOCHREALTIME
-  echo $(( (10#${e/./} - 10#${s/./}) / 1000 )).$(( ((10#${e/./} - 10#${s/./}) % 1000) / 100 ))
-}
-stats() {
-  sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; p=v[int(NR*0.9+0.5)]; printf "%.1f %.1f\n", m, p}'
-}
 
 # exec, interleaved.
 ctr=$($berth run -d --network none busybox sleep 100000)

@@ -8,6 +8,7 @@
 # usage: bench/run-bench.sh [ROUNDS]   (as root, after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rounds=${1:-30}
 berth_bin=$PWD/build/bin/berth
 tar=$PWD/build/tests/busybox-rootfs.tar
@@ -24,11 +25,7 @@ cleanup() {
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-cat >"$cfg" <<TOML
-[engine]
-state_root = "$work/state"
-run_root = "$work/run"
-TOML
+write_config "$work"
 $berth import --change 'CMD ["sh"]' "$tar" busybox >/dev/null
 
 # The runc bundle: the same root file system, `true`, no terminal, runc's default
@@ -37,17 +34,6 @@ mkdir -p "$work/bundle/rootfs"
 tar -C "$work/bundle/rootfs" -xf "$tar"
 (cd "$work/bundle" && runc spec)
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"/"true"/' "$work/bundle/config.json"
-
-# Milliseconds of one command, from bash's clock (no extra process per sample).
-ms() {
-  local s=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1
-  local e=$EPOCHREALTIME
-  echo $(( (10#${e/./} - 10#${s/./}) / 1000 )).$(( ((10#${e/./} - 10#${s/./}) % 1000) / 100 ))
-}
-stats() {  # median and p90 of the numbers on stdin
-  sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; p=v[int(NR*0.9+0.5)]; printf "%.1f %.1f\n", m, p}'
-}
 
 # Warm up each once (page cache, first-time directories).
 $berth run --rm --network none busybox true

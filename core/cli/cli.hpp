@@ -90,6 +90,8 @@ void print_error(const Error& e);
 // A command's one container: reconciles the state first, prints Docker's error if `ref`
 // names none.
 std::optional<containers::Container> find_container(Engine& e, const std::string& ref);
+// The same, refusing (with Docker's "container <id> is not running") one that is not running.
+std::optional<containers::Container> find_running_container(Engine& e, const std::string& ref);
 
 // Docker's stringutils.Ellipsis: at most `max` characters, the last one "…" when cut.
 std::string ellipsis(const std::string& s, size_t max);

@@ -530,12 +530,6 @@ int cmd_container_prune(Cli& cli, const std::vector<std::string>& args) {
   return 0;
 }
 
-std::string command_of(const Container& c) {
-  std::string cmd = c.spec.value("Path", "");
-  for (const auto& a : c.spec.value("Args", nlohmann::json::array())) cmd += " " + a.get<std::string>();
-  return cmd;
-}
-
 // Docker's ps filters: the same key given twice matches either value; different keys
 // must all match.
 struct PsFilter {

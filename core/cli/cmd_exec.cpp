@@ -39,12 +39,8 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
   const bool tty = p.vm["tty"].as<bool>();
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
-  auto c = find_container(*e, p.args[0]);
+  auto c = find_running_container(*e, p.args[0]);
   if (!c) return kExitError;
-  if (!c->running()) {
-    print_error("container " + c->id + " is not running");
-    return kExitError;
-  }
   if (c->paused) {
     print_error("Container " + c->id + " is paused, unpause the container before exec");
     return kExitError;

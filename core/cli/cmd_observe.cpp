@@ -79,12 +79,8 @@ int cmd_top(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
-  auto c = find_container(*e, p.args[0]);
+  auto c = find_running_container(*e, p.args[0]);
   if (!c) return kExitError;
-  if (!c->running()) {
-    print_error("container " + c->id + " is not running");
-    return kExitError;
-  }
   auto pids = runtime::cgroup_pids(containers::json_strings(c->runtime.value("cgroups", nlohmann::json::array())));
   std::vector<std::string> argv = {"ps"};
   if (p.args.size() > 1) argv.insert(argv.end(), p.args.begin() + 1, p.args.end());

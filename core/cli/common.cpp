@@ -207,4 +207,13 @@ std::optional<containers::Container> find_container(Engine& e, const std::string
   return *c;
 }
 
+std::optional<containers::Container> find_running_container(Engine& e, const std::string& ref) {
+  auto c = find_container(e, ref);
+  if (c && !c->running()) {
+    print_error("container " + c->id + " is not running");
+    return std::nullopt;
+  }
+  return c;
+}
+
 }  // namespace berth::cli

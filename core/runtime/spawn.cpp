@@ -570,6 +570,26 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   exec_program(errfd, exe, cfg.argv, env);
 }
 
+// What a child wrote on its error pipe (child_fail's "<exit code>\n<message>"), read
+// until every writer has exec'd or exited; the pipe is closed.
+std::string read_report(int fd) {
+  std::string report;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) report.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return report;
+}
+
+// Splits a report into `failure`; a report without a code line is an engine error.
+void parse_report(const std::string& report, StartFailure* failure) {
+  auto nl = report.find('\n');
+  failure->exit_code = nl == std::string::npos ? 125 : std::atoi(report.substr(0, nl).c_str());
+  failure->message = nl == std::string::npos ? report : report.substr(nl + 1);
+}
+
 }  // namespace
 
 Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
@@ -626,22 +646,14 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   bool told = ::write(sync[1], &go, 1) == 1;
   int write_errno = errno;
   ::close(sync[1]);
-  std::string report;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(err[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) report.append(buf, static_cast<size_t>(n));
-  }
-  ::close(err[0]);
+  std::string report = read_report(err[0]);
   if (report.empty() && !told) {
     report = "125\nstart container process: " + std::string(std::strerror(write_errno));
   }
   if (!report.empty()) {
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     ::close(pidfd);
-    auto nl = report.find('\n');
-    failure->exit_code = std::atoi(report.substr(0, nl).c_str());
-    failure->message = nl == std::string::npos ? report : report.substr(nl + 1);
+    parse_report(report, failure);
     Code code = failure->exit_code == 127 ? Code::NotFound
                 : failure->exit_code == 126 ? Code::Forbidden
                                             : Code::Internal;
@@ -752,22 +764,12 @@ Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure) 
   int status = 0;
   ::waitpid(mid, &status, 0);
   // The error pipe closes when the program execs (close-on-exec) or its maker gives up.
-  std::string report;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(err[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) report.append(buf, static_cast<size_t>(n));
-  }
-  ::close(err[0]);
+  std::string report = read_report(err[0]);
   if (!report.empty() || got != sizeof child || child <= 0) {
     if (got == sizeof child && child > 0) ::waitpid(child, nullptr, 0);
-    auto nl = report.find('\n');
-    int code = report.empty() ? 125 : std::atoi(report.substr(0, nl).c_str());
+    parse_report(report.empty() ? "125\nthe exec helper exited before starting the program" : report, failure);
     // Docker's exec reports a program it cannot run (missing or not executable) as 126.
-    failure->exit_code = code == 127 ? 126 : code;
-    failure->message = report.empty() ? "the exec helper exited before starting the program"
-                       : nl == std::string::npos ? report
-                                                 : report.substr(nl + 1);
+    if (failure->exit_code == 127) failure->exit_code = 126;
     return make_error(failure->exit_code == 126 ? Code::NotFound : Code::Internal, failure->message);
   }
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));

@@ -134,15 +134,19 @@ Netlink::~Netlink() {
 }
 
 Status Netlink::request(void* msg, const std::string& what) {
+  static_cast<nlmsghdr*>(msg)->nlmsg_flags |= NLM_F_ACK;
+  return exchange(msg, what, nullptr, nullptr);
+}
+
+Status Netlink::exchange(void* msg, const std::string& what, int (*cb)(const nlmsghdr*, void*), void* data) {
   auto* nlh = static_cast<nlmsghdr*>(msg);
-  nlh->nlmsg_flags |= NLM_F_ACK;
   if (::send(fd_, nlh, nlh->nlmsg_len, 0) < 0) return nl_error(what, errno);
   char buf[kBuf];
   for (;;) {
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return nl_error(what, errno);
-    int r = mnl_cb_run(buf, static_cast<size_t>(n), nlh->nlmsg_seq, 0, nullptr, nullptr);
+    int r = mnl_cb_run(buf, static_cast<size_t>(n), nlh->nlmsg_seq, 0, cb, data);
     if (r == MNL_CB_ERROR) return nl_error(what, errno);
     if (r <= MNL_CB_STOP) return {};
   }
@@ -152,7 +156,6 @@ Result<std::vector<LinkInfo>> Netlink::links() {
   char buf[kBuf];
   nlmsghdr* nlh = new_msg(buf, RTM_GETLINK, NLM_F_DUMP, ++seq_);
   link_msg(nlh);
-  if (::send(fd_, nlh, nlh->nlmsg_len, 0) < 0) return nl_error("list links", errno);
   std::vector<LinkInfo> out;
   auto cb = [](const nlmsghdr* h, void* data) -> int {
     auto* list = static_cast<std::vector<LinkInfo>*>(data);
@@ -188,14 +191,7 @@ Result<std::vector<LinkInfo>> Netlink::links() {
     list->push_back(li);
     return MNL_CB_OK;
   };
-  for (;;) {
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return nl_error("list links", errno);
-    int r = mnl_cb_run(buf, static_cast<size_t>(n), seq_, 0, cb, &out);
-    if (r == MNL_CB_ERROR) return nl_error("list links", errno);
-    if (r <= MNL_CB_STOP) break;
-  }
+  BERTH_TRY(exchange(nlh, "list links", cb, &out));
   return out;
 }
 
@@ -351,7 +347,6 @@ Result<std::vector<std::string>> Netlink::addresses(const std::string& name) {
   nlmsghdr* nlh = new_msg(buf, RTM_GETADDR, NLM_F_DUMP, ++seq_);
   auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
   ifa->ifa_family = AF_INET;
-  if (::send(fd_, nlh, nlh->nlmsg_len, 0) < 0) return nl_error("list addresses", errno);
   struct Ctx {
     int index;
     std::vector<std::string> out;
@@ -367,14 +362,7 @@ Result<std::vector<std::string>> Netlink::addresses(const std::string& name) {
     });
     return MNL_CB_OK;
   };
-  for (;;) {
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return nl_error("list addresses", errno);
-    int r = mnl_cb_run(buf, static_cast<size_t>(n), seq_, 0, cb, &ctx);
-    if (r == MNL_CB_ERROR) return nl_error("list addresses", errno);
-    if (r <= MNL_CB_STOP) break;
-  }
+  BERTH_TRY(exchange(nlh, "list addresses", cb, &ctx));
   return ctx.out;
 }
 
@@ -410,7 +398,6 @@ Result<std::vector<RouteInfo>> Netlink::routes() {
   nlmsghdr* nlh = new_msg(buf, RTM_GETROUTE, NLM_F_DUMP, ++seq_);
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
   rtm->rtm_family = AF_INET;
-  if (::send(fd_, nlh, nlh->nlmsg_len, 0) < 0) return nl_error("list routes", errno);
   std::vector<RouteInfo> out;
   auto cb = [](const nlmsghdr* h, void* data) -> int {
     auto* list = static_cast<std::vector<RouteInfo>*>(data);
@@ -436,14 +423,7 @@ Result<std::vector<RouteInfo>> Netlink::routes() {
     list->push_back(ri);
     return MNL_CB_OK;
   };
-  for (;;) {
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return nl_error("list routes", errno);
-    int r = mnl_cb_run(buf, static_cast<size_t>(n), seq_, 0, cb, &out);
-    if (r == MNL_CB_ERROR) return nl_error("list routes", errno);
-    if (r <= MNL_CB_STOP) break;
-  }
+  BERTH_TRY(exchange(nlh, "list routes", cb, &out));
   return out;
 }
 

@@ -12,6 +12,8 @@
 #include "berth/sdk/result.hpp"
 #include "berth/sdk/visibility.hpp"
 
+struct nlmsghdr;  // <linux/netlink.h>
+
 namespace berth::sdk {
 
 struct LinkInfo {
@@ -66,6 +68,9 @@ class BERTH_SDK_VISIBLE Netlink {
   explicit Netlink(int fd) : fd_(fd) {}
   // Sends `msg` (nlmsghdr + payload, built by the caller) and waits for the kernel's ack.
   Status request(void* msg, const std::string& what);
+  // Sends `msg` and runs `cb` on every reply message until the kernel's last (a dump's
+  // NLMSG_DONE, or the ack of a request).
+  Status exchange(void* msg, const std::string& what, int (*cb)(const ::nlmsghdr*, void*), void* data);
   int fd_ = -1;
   uint32_t seq_ = 0;
 };
