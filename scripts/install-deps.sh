@@ -7,11 +7,13 @@ pkgs=(
   g++ cmake ninja-build pkg-config git
   # libraries (README lists why each is here)
   libboost-dev libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
-  libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev libmnl-dev
+  libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev libmnl-dev libnftables-dev
   # the embedded default image's userland, and the benchmark's reference runtime
   busybox-static runc
   # used by tests and benchmarks: iproute2 (leak checks), util-linux (unshare, findmnt)
   iproute2 util-linux procps
+  # tests read the kernel's view of berth's NAT rules with nft (berth itself uses libnftables)
+  nftables
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -20,6 +20,15 @@ for p in /proc/[0-9]*; do
     leak "berth process ${p#/proc/} still running: $(tr '\0' ' ' <"$p/cmdline")"
   fi
 done
+# No bridge of a test's default network (bt<hex>), no veth of an endpoint, no nftables
+# table of a test engine (bit_<hex>).
+for l in /sys/class/net/*; do
+  n=$(basename "$l")
+  case "$n" in bt[0-9a-f]*|veth*) leak "interface left: $n" ;; esac
+done
+if command -v nft >/dev/null && nft list tables 2>/dev/null | grep -E 'table ip bit_'; then
+  leak "nftables tables of test engines (above)"
+fi
 # No cgroup of any container a test made; and no namespace held by one (a leaked
 # namespace needs a process or a mount, both checked above).
 if [ -s "$ledger" ]; then

@@ -105,9 +105,16 @@ int cmd_top(Cli& cli, const std::vector<std::string>& args);
 int cmd_stats(Cli& cli, const std::vector<std::string>& args);
 void register_image_commands(std::map<std::string, Command>& table);
 void register_system_commands(std::map<std::string, Command>& table);
+void register_network_commands(std::map<std::string, Command>& table);
 
 // JSON documents of `inspect`, in Docker's field order.
 nlohmann::ordered_json container_json(Engine& e, const containers::Container& c);
 Result<nlohmann::ordered_json> image_json(Engine& e, const images::ImageRecord& img);
+}  // namespace berth::cli
+namespace berth::network {
+struct Network;
+}
+namespace berth::cli {
+nlohmann::ordered_json network_json(Engine& e, const network::Network& n);
 
 }  // namespace berth::cli

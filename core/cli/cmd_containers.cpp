@@ -20,6 +20,7 @@
 #include "cli/template.hpp"
 #include "monitor/attach.hpp"
 #include "monitor/json_log.hpp"
+#include "network/ports.hpp"
 #include "util/util.hpp"
 
 namespace berth::cli {
@@ -59,8 +60,14 @@ po::options_description create_flags() {
       ("name", po::value<std::string>(), "Assign a name to the container")
       ("env,e", po::value<std::vector<std::string>>()->composing(), "Set environment variables")
       ("volume,v", po::value<std::vector<std::string>>()->composing(), "Bind mount a volume")
-      ("network", po::value<std::string>(), "Connect a container to a network (none, host)")
+      ("network", po::value<std::string>(), "Connect a container to a network")
       ("net", po::value<std::string>(), "Alias of --network")
+      ("ip", po::value<std::string>(), "IPv4 address (e.g., 172.30.100.104)")
+      ("publish,p", po::value<std::vector<std::string>>()->composing(), "Publish a container's port(s) to the host")
+      ("publish-all,P", po::bool_switch(), "Publish all exposed ports to random ports")
+      ("expose", po::value<std::vector<std::string>>()->composing(), "Expose a port or a range of ports")
+      ("network-alias", po::value<std::vector<std::string>>()->composing(), "Add network-scoped alias for the container")
+      ("net-alias", po::value<std::vector<std::string>>()->composing(), "Alias of --network-alias")
       ("workdir,w", po::value<std::string>(), "Working directory inside the container")
       ("user,u", po::value<std::string>(), "Username or UID (format: <name|uid>[:<group|gid>])")
       ("hostname,h", po::value<std::string>(), "Container host name")
@@ -117,6 +124,17 @@ containers::CreateRequest request_from(const Parsed& p) {
   if (vm.count("volume")) r.volumes = vm["volume"].as<std::vector<std::string>>();
   if (vm.count("net")) r.network = vm["net"].as<std::string>();
   if (vm.count("network")) r.network = vm["network"].as<std::string>();
+  if (vm.count("ip")) r.ip = vm["ip"].as<std::string>();
+  if (vm.count("publish")) r.publish = vm["publish"].as<std::vector<std::string>>();
+  if (vm.count("expose")) r.expose = vm["expose"].as<std::vector<std::string>>();
+  r.publish_all = vm["publish-all"].as<bool>();
+  if (r.network == "host" && (!r.publish.empty() || r.publish_all)) {
+    std::cerr << "WARNING: Published ports are discarded when using host network mode\n";
+  }
+  for (const char* k : {"network-alias", "net-alias"}) {
+    if (!vm.count(k)) continue;
+    for (const auto& a : vm[k].as<std::vector<std::string>>()) r.network_aliases.push_back(a);
+  }
   if (vm.count("workdir")) r.workdir = vm["workdir"].as<std::string>();
   if (vm.count("user")) r.user = vm["user"].as<std::string>();
   if (vm.count("hostname")) r.hostname = vm["hostname"].as<std::string>();
@@ -592,7 +610,7 @@ struct PsFilter {
 
 // The fields of Docker's ps formatter (ContainerContext), as a JSON object for templates.
 struct PsRow {
-  std::string id, image, command, created_at, running_for, state, status, size, names, labels, mounts, networks;
+  std::string id, image, command, created_at, running_for, state, status, size, names, labels, mounts, networks, ports;
   nlohmann::json label_map;
 };
 
@@ -607,6 +625,25 @@ PsRow ps_row(Engine& e, const containers::Summary& sum, int64_t now, bool no_tru
   r.status = containers::status_text(c, now);
   r.names = c.name;
   r.networks = sum.network;
+  if (c.running() && (sum.published_json.size() > 2 || sum.exposed_json.size() > 2)) {
+    std::vector<sdk::PortMapping> published;
+    auto all = nlohmann::json::parse(sum.published_json.empty() ? "[]" : sum.published_json, nullptr, false);
+    if (all.is_array()) {
+      for (const auto& ports : all) {
+        if (!ports.is_array()) continue;
+        for (const auto& p : ports) {
+          sdk::PortMapping m;
+          m.protocol = p.value("Protocol", "tcp");
+          m.host_ip = p.value("HostIp", "");
+          m.host_port = p.value("HostPort", uint16_t{0});
+          m.container_port = p.value("ContainerPort", uint16_t{0});
+          published.push_back(m);
+        }
+      }
+    }
+    auto exposed = nlohmann::json::parse(sum.exposed_json.empty() ? "{}" : sum.exposed_json, nullptr, false);
+    r.ports = network::ps_ports(published, exposed);
+  }
   if (size) {
     int64_t rw = 0;
     if (auto u = e.storage().usage(c.id); u) rw = u->size;
@@ -640,7 +677,7 @@ PsRow ps_row(Engine& e, const containers::Summary& sum, int64_t now, bool no_tru
 
 nlohmann::ordered_json ps_context(const PsRow& r) {
   return {{"ID", r.id},           {"Image", r.image},       {"Command", r.command}, {"CreatedAt", r.created_at},
-          {"RunningFor", r.running_for}, {"Ports", ""},     {"State", r.state},     {"Status", r.status},
+          {"RunningFor", r.running_for}, {"Ports", r.ports},     {"State", r.state},     {"Status", r.status},
           {"Size", r.size},       {"Names", r.names},       {"Labels", r.labels},   {"Label", r.label_map},
           {"Mounts", r.mounts},   {"Networks", r.networks}, {"LocalVolumes", "0"}};
 }
@@ -727,7 +764,7 @@ int cmd_ps(Cli& cli, const std::vector<std::string>& args) {
     }
     PsRow r = ps_row(*e, sum, now, no_trunc, size, tpl.has_value());
     if (!tpl) {
-      std::vector<std::string> cells = {r.id, r.image, r.command, r.running_for, r.status, "", r.names};
+      std::vector<std::string> cells = {r.id, r.image, r.command, r.running_for, r.status, r.ports, r.names};
       if (size) cells.push_back(r.size);
       table.row(cells);
       continue;

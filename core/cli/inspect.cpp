@@ -4,6 +4,8 @@
 #include "berth/sdk/fs.hpp"
 #include "cli/cli.hpp"
 #include "images/reference.hpp"
+#include "network/networks.hpp"
+#include "network/ports.hpp"
 #include "util/util.hpp"
 
 namespace berth::cli {
@@ -57,6 +59,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
   if (config.contains("StopTimeout") && !config["StopTimeout"].is_null()) cfg["StopTimeout"] = config["StopTimeout"];
   cfg["Env"] = ordered(config.value("Env", json::array()));
   cfg["Cmd"] = ordered(config.value("Cmd", json(nullptr)));
+  if (config.contains("ExposedPorts") && !config["ExposedPorts"].is_null()) cfg["ExposedPorts"] = ordered(config["ExposedPorts"]);
   cfg["Image"] = config.value("Image", "");
   cfg["Volumes"] = nullptr;
   cfg["WorkingDir"] = config.value("WorkingDir", "");
@@ -69,7 +72,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"ContainerIDFile", ""},
       {"LogConfig", ordered(host.value("LogConfig", json::object()))},
       {"NetworkMode", host.value("NetworkMode", net_name)},
-      {"PortBindings", ojson::object()},
+      {"PortBindings", ordered(host.value("PortBindings", json::object()))},
       {"RestartPolicy", ordered(host.value("RestartPolicy", json::object()))},
       {"AutoRemove", host.value("AutoRemove", false)},
       {"VolumeDriver", ""},
@@ -102,26 +105,75 @@ ojson container_json(Engine& e, const containers::Container& c) {
       }
     }
   }
-  ojson endpoint = {
-      {"IPAMConfig", nullptr}, {"Links", nullptr}, {"Aliases", nullptr}, {"NetworkID", ""},
-      {"EndpointID", ""}, {"Gateway", ""}, {"IPAddress", ""}, {"IPPrefixLen", 0},
-      {"IPv6Gateway", ""}, {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0}, {"MacAddress", ""},
-      {"DriverOpts", nullptr},
-  };
   ojson networks = ojson::object();
-  networks[net_name] = endpoint;
+  std::string top_ip, top_gateway, top_mac;
+  int top_prefix = 0;
+  auto endpoint_doc = [](const std::string& network_id) {
+    return ojson{{"IPAMConfig", nullptr}, {"Links", nullptr}, {"Aliases", nullptr}, {"NetworkID", network_id},
+                 {"EndpointID", ""}, {"Gateway", ""}, {"IPAddress", ""}, {"IPPrefixLen", 0},
+                 {"IPv6Gateway", ""}, {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0}, {"MacAddress", ""},
+                 {"DriverOpts", nullptr}};
+  };
+  // Exposed ports without a binding show as null, as Docker's.
+  ojson ports = ojson::object();
+  if (started) {
+    json exposed = config.value("ExposedPorts", json::object());
+    if (exposed.is_object()) {
+      for (auto it = exposed.begin(); it != exposed.end(); ++it) ports[it.key()] = nullptr;
+    }
+  }
+  auto requests = network::requests_of(c.spec);
+  if (requests.empty()) {
+    // host, none: Docker lists the mode's network with empty addresses.
+    auto n = network::find(e, net_name);
+    networks[net_name] = endpoint_doc(n ? n->id : "");
+  }
+  auto eps = started ? network::endpoints_of_container(e, c.id) : Result<std::vector<network::Endpoint>>(std::vector<network::Endpoint>{});
+  for (const auto& r : requests) {
+    auto n = network::find(e, r.network_id);
+    std::string name = n ? n->name : r.name;
+    ojson doc = endpoint_doc(r.network_id);
+    if (!r.ipv4.empty()) doc["IPAMConfig"] = {{"IPv4Address", r.ipv4}};
+    if (n && !n->predefined) {
+      ojson aliases = ojson::array();
+      for (const auto& a : r.aliases) aliases.push_back(a);
+      aliases.push_back(c.short_id());
+      doc["Aliases"] = aliases;
+    }
+    if (eps) {
+      for (const auto& ep : *eps) {
+        if (ep.network_id != r.network_id) continue;
+        for (const auto& m : ep.ports) {
+          ports[network::port_key(m)].push_back(
+              {{"HostIp", m.host_ip.empty() ? "0.0.0.0" : m.host_ip}, {"HostPort", std::to_string(m.host_port)}});
+        }
+        doc["EndpointID"] = ep.id;
+        doc["Gateway"] = n ? n->gateway : "";
+        doc["IPAddress"] = ep.address();
+        doc["IPPrefixLen"] = ep.prefix;
+        doc["MacAddress"] = ep.mac;
+        if (n && n->predefined && top_ip.empty()) {
+          top_ip = ep.address();
+          top_gateway = n->gateway;
+          top_mac = ep.mac;
+          top_prefix = ep.prefix;
+        }
+      }
+    }
+    networks[name] = doc;
+  }
   ojson network_settings = {
       {"Bridge", ""},
       {"SandboxID", started ? c.id : ""},
       {"HairpinMode", false},
       {"LinkLocalIPv6Address", ""},
       {"LinkLocalIPv6PrefixLen", 0},
-      {"Ports", ojson::object()},
+      {"Ports", ports},
       {"SandboxKey", started && !net.value("HostNamespace", false) ? "/proc/" + std::to_string(c.pid) + "/ns/net" : ""},
-      {"Gateway", ""},
-      {"IPAddress", ""},
-      {"IPPrefixLen", 0},
-      {"MacAddress", ""},
+      {"Gateway", top_gateway},
+      {"IPAddress", top_ip},
+      {"IPPrefixLen", top_prefix},
+      {"MacAddress", top_mac},
       {"Networks", networks},
   };
   return ojson{

@@ -21,6 +21,7 @@ void usage() {
                "Management Commands:\n"
                "  container   Manage containers\n"
                "  image       Manage images\n"
+               "  network     Manage networks\n"
                "  system      Manage berth\n\n"
                "Container Commands:\n"
                "  create  start  attach  exec  top  stats  stop  restart  kill  pause  unpause  rename  wait  rm  logs  inspect\n\n"
@@ -81,9 +82,10 @@ int main(int argc, char** argv) {
   register_container_commands(table);
   register_image_commands(table);
   register_system_commands(table);
+  register_network_commands(table);
 
   std::string name = args[i++];
-  bool group = name == "container" || name == "image" || name == "system";
+  bool group = name == "container" || name == "image" || name == "system" || name == "network";
   if (group && i < args.size() && table.count(name + " " + args[i])) {
     name += " " + args[i++];
   } else if (group) {

@@ -27,11 +27,16 @@ driver = "overlay"
 [volumes]
 default_driver = "local"
 
-# The network containers join when `run` has no --network. Until the bridge driver
-# (plugins/network-bridge) ships, the default is the `none` network.
+# The network containers join when `run` has no --network: Docker's default bridge.
 [networks.default]
-name = "none"
-driver = "null"
+name = "bridge"
+driver = "bridge"
+subnet = "172.17.0.0/16"
+gateway = "172.17.0.1"
+
+[drivers."network.bridge"]
+bridge_name = "berth0"   # the default network's device
+nft_table = "berth"      # the nftables table (ip family) holding NAT and published ports
 )toml";
 }
 

@@ -59,6 +59,11 @@ struct CreateRequest {
   std::vector<std::string> env;         // -e KEY=VALUE or KEY (taken from our environment)
   std::vector<std::string> volumes;     // -v SRC:DST[:OPTS]
   std::string network = "";             // --network; "" = the host's default network
+  std::string ip;                       // --ip (user-defined networks)
+  std::vector<std::string> network_aliases;  // --network-alias
+  std::vector<std::string> publish;     // -p [[HOSTIP:][HOSTPORT]:]CTRPORT[/PROTO]
+  bool publish_all = false;             // -P: every exposed port, on a chosen host port
+  std::vector<std::string> expose;      // --expose PORT[/PROTO]
   std::string workdir;                  // -w
   std::string user;                     // -u
   std::string hostname;                 // -h
@@ -96,6 +101,8 @@ struct Summary {
   std::string labels_json;     // Config.Labels
   std::string mounts_json;     // Mounts
   std::string network;         // Network.Name
+  std::string exposed_json;    // Config.ExposedPorts
+  std::string published_json;  // the Ports of the container's endpoints: [[{...}], ...]
 };
 Result<std::vector<Summary>> list_summaries(Engine& e);  // newest first
 Status reconcile(Engine& e);

@@ -21,6 +21,9 @@
 #include "containers/names.hpp"
 #include "monitor/attach.hpp"
 #include "monitor/monitor.hpp"
+#include "network/ipam.hpp"
+#include "network/networks.hpp"
+#include "network/ports.hpp"
 #include "runtime/cgroups.hpp"
 #include "util/util.hpp"
 
@@ -189,29 +192,16 @@ struct NetworkChoice {
   std::string name;
   std::string driver;
   bool host_namespace = false;
+  network::Choice choice;
 };
 
-// Docker's predefined networks: "none" and "host"; "" is the host's configured default.
-// User-defined networks arrive with the network manager.
+// --network: a network's name or id ("" is the host's configured default).
 Result<NetworkChoice> choose_network(Engine& e, const std::string& requested) {
   NetworkChoice n;
-  n.name = requested.empty() ? e.config().default_network.name : requested;
-  if (n.name == "none") {
-    n.driver = "null";
-  } else if (n.name == "host") {
-    n.driver = "host";
-  } else if (n.name == e.config().default_network.name) {
-    n.driver = e.config().default_network.driver;
-  } else {
-    return make_error(Code::NotFound, "network " + n.name + " not found");
-  }
-  BERTH_ASSIGN(auto driver, e.plugins().network(n.driver));
-  auto caps = driver->capabilities();
-  if (caps.needs_ipam) {
-    return make_error(Code::Unsupported, "network " + n.name + " uses driver '" + n.driver +
-                                             "', which needs address management this berth lacks");
-  }
-  n.host_namespace = caps.uses_host_namespace;
+  BERTH_ASSIGN(n.choice, network::choose(e, requested));
+  n.name = requested.empty() || requested == "default" ? n.choice.network.name : requested;
+  n.driver = n.choice.network.driver;
+  n.host_namespace = n.choice.host_namespace;
   return n;
 }
 
@@ -349,7 +339,9 @@ Result<std::vector<Summary>> list_summaries(Engine& e) {
   BERTH_ASSIGN(auto st, e.db().prepare(
       "SELECT " + columns + ", json_extract(spec, '$.Config.Image'), json_extract(spec, '$.Path'), "
       "json_extract(spec, '$.Args'), json_extract(spec, '$.Config.Labels'), json_extract(spec, '$.Mounts'), "
-      "json_extract(spec, '$.Network.Name') FROM containers ORDER BY created_ns DESC, rowid DESC"));
+      "json_extract(spec, '$.Network.Name'), json_extract(spec, '$.Config.ExposedPorts'), "
+      "(SELECT json_group_array(json_extract(p.spec, '$.Ports')) FROM endpoints p WHERE p.container_id = containers.id "
+      "AND json_extract(p.spec, '$.Ports') IS NOT NULL) FROM containers ORDER BY created_ns DESC, rowid DESC"));
   constexpr int kExtra = 20;  // the first column after kColumns
   std::vector<Summary> out;
   for (;;) {
@@ -366,6 +358,8 @@ Result<std::vector<Summary>> list_summaries(Engine& e) {
     s.labels_json = st.text(kExtra + 3);
     s.mounts_json = st.text(kExtra + 4);
     s.network = st.text(kExtra + 5);
+    s.exposed_json = st.text(kExtra + 6);
+    s.published_json = st.text(kExtra + 7);
     out.push_back(std::move(s));
   }
   return out;
@@ -378,6 +372,7 @@ Result<bool> end_orphaned_run(Engine& e, const Container& c) {
   BERTH_ASSIGN(bool mine, claim(e, c.id, c.state, c.owner_pid, "starting"));
   if (!mine) return false;
   release_cgroups(c.runtime, c.id);
+  (void)network::release(e, c.id);
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, error = ?, pid = 0, "
       "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, runtime = '{}', paused = 0 WHERE id = ?"));
@@ -800,6 +795,55 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     binds.push_back(b);
   }
   BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
+  json attached = json::array();
+  if (net.choice.needs_endpoint) {
+    const bool user_defined = !net.choice.network.predefined;
+    if (!req.ip.empty()) {
+      if (!user_defined) {
+        return make_error(Code::InvalidArgument, "user specified IP address is supported on user defined networks only");
+      }
+      BERTH_TRY(network::parse_ip(req.ip).status());
+    }
+    if (!req.network_aliases.empty() && !user_defined) {
+      return make_error(Code::InvalidArgument, "network-scoped alias is supported only for containers in user defined networks");
+    }
+    attached.push_back({{"Name", net.choice.network.name},
+                        {"NetworkID", net.choice.network.id},
+                        {"Aliases", req.network_aliases},
+                        {"IPv4Address", req.ip}});
+  } else if (!req.ip.empty() || !req.network_aliases.empty()) {
+    return make_error(Code::InvalidArgument, std::string(req.ip.empty() ? "network-scoped aliases" : "user specified IP address") +
+                                                 " cannot be used with network " + net.name);
+  }
+  // Ports: the image's EXPOSE, --expose, and what -p publishes; -P publishes every one.
+  json exposed = icfg.value("ExposedPorts", json::object());
+  if (!exposed.is_object()) exposed = json::object();
+  for (const auto& x : req.expose) {
+    BERTH_ASSIGN(auto keys, network::parse_expose(x));
+    for (const auto& k : keys) exposed[k] = json::object();
+  }
+  std::vector<sdk::PortMapping> published;
+  for (const auto& p : req.publish) {
+    BERTH_ASSIGN(auto ms, network::parse_publish(p));
+    for (const auto& m : ms) {
+      exposed[network::port_key(m)] = json::object();
+      published.push_back(m);
+    }
+  }
+  if (req.publish_all) {
+    for (auto it = exposed.begin(); it != exposed.end(); ++it) {
+      bool bound = std::any_of(published.begin(), published.end(),
+                               [&](const sdk::PortMapping& m) { return network::port_key(m) == it.key(); });
+      if (bound) continue;
+      sdk::PortMapping m;
+      m.container_port = static_cast<uint16_t>(std::atoi(it.key().c_str()));
+      m.protocol = it.key().substr(it.key().find('/') + 1);
+      published.push_back(m);
+    }
+  }
+  // Without a namespace of its own (host) or a network (none) there is nothing to publish
+  // to; Docker drops them (the CLI warns for host).
+  if (!net.choice.needs_endpoint) published.clear();
   BERTH_TRY(validate_resources(req.resources));
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
   BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
@@ -880,11 +924,13 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"WorkingDir", workdir},
         {"Entrypoint", entrypoint.empty() ? json(nullptr) : json(entrypoint)},
         {"Labels", labels},
+        {"ExposedPorts", exposed.empty() ? json(nullptr) : exposed},
         {"StopSignal", req.stop_signal.empty() ? json(nullptr) : json(req.stop_signal)},
         {"StopTimeout", req.stop_timeout >= 0 ? json(req.stop_timeout) : json(nullptr)}}},
       {"HostConfig",
        {{"Binds", binds.empty() ? json(nullptr) : bind_strings},
         {"NetworkMode", net.name},
+        {"PortBindings", network::port_bindings_json(published)},
         {"AutoRemove", req.auto_remove},
         {"LogConfig", log_config},
         {"Memory", req.resources.memory},
@@ -905,7 +951,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"Init", req.init ? json(true) : json(nullptr)},
         {"RestartPolicy", {{"Name", restart.name}, {"MaximumRetryCount", restart.max_retries}}}}},
       {"Mounts", mounts},
-      {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}}},
+      {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}, {"Networks", attached}}},
   };
 
   // Record the intent first: a process killed from here on leaves a "creating" row owned by
@@ -1001,6 +1047,8 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   BERTH_TRY(st.run());
   util::timing_mark("exit: recorded");
   if (e.db().changes() != 1) return false;
+  // The run's addresses go back to their pools (the monitor has taken the interfaces down).
+  if (!network::requests_of(c.spec).empty()) (void)network::release(e, c.id);
   if (auto_remove) BERTH_TRY(destroy(e, c.id));
   return true;
 }
@@ -1010,6 +1058,26 @@ namespace {
 void send_line(int fd, const std::string& line) { (void)util::write_all(fd, line + "\n"); }
 
 }  // namespace
+
+static Status write_hosts_file(Engine& e, const Container& c, const std::vector<network::Attachment>& attachments) {
+  std::string text = kHostsFile;
+  std::string hostname = c.spec.value("Config", json::object()).value("Hostname", c.short_id());
+  for (const auto& a : attachments) {
+    if (a.endpoint.ip != 0) {
+      text += a.endpoint.address() + "\t" + hostname + "\n";
+      break;
+    }
+  }
+  // In place: a running container sees the file through a bind mount of this inode.
+  std::string path = e.container_dir(c.id) + "/hosts";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_error("write " + path);
+  bool ok = util::write_all(fd, text);
+  int err = errno;
+  ::close(fd);
+  if (!ok) return sys_error("write " + path, err);
+  return {};
+}
 
 Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach_opts) {
   StartReport report;
@@ -1043,6 +1111,21 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   }
   // Until the monitor reports the container running, a failure gives the start back.
   sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
+  // Addresses are leased here, where the database is open; the monitor, a fork of this
+  // process, joins them to the container's namespace between clone and exec.
+  std::vector<network::Attachment> attachments;
+  if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {
+    BERTH_ASSIGN(attachments, network::attach(e, c.id, reqs));
+  }
+  sdk::ScopeGuard release_net([&] {
+    if (!attachments.empty() && !report.started) (void)network::release(e, c.id);
+  });
+  if (!attachments.empty()) {
+    BERTH_TRY(write_hosts_file(e, c, attachments));
+    auto bindings = network::port_bindings_of(c.spec.value("HostConfig", json::object()).value("PortBindings", json::object()));
+    BERTH_TRY(network::publish(e, attachments.front(), bindings));
+  }
+  util::timing_mark("start: networks attached");
   int chan[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) return sys_error("socketpair");
   int io[2] = {-1, -1};
@@ -1076,7 +1159,7 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     if (io[0] >= 0) ::close(io[0]);
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
     try {
-      monitor::monitor_main(e, handed, chan[1], attach && !relayed, io[1]);
+      monitor::monitor_main(e, handed, attachments, chan[1], attach && !relayed, io[1]);
     } catch (const std::exception& ex) {
       // A bug, not a user error: say what it was instead of vanishing.
       send_line(chan[1], std::string("E 125 the container monitor failed: ") + ex.what());
@@ -1387,6 +1470,8 @@ Status remove(Engine& e, const Container& c, bool force) {
 Status destroy(Engine& e, const std::string& id) {
   auto c = find(e, id);
   if (c) release_cgroups(c->runtime, id);
+  // (A run that ended unobserved may still hold endpoints.)
+  if (c && !network::requests_of(c->spec).empty()) BERTH_TRY(network::release(e, id));
   util::timing_mark("destroy: cgroups released");
   Status removed = e.storage().remove(id);
   if (!removed && removed.error().code != Code::NotFound) return removed;

@@ -48,7 +48,8 @@ void close_inherited(std::vector<int> keep) {
 
 }  // namespace
 
-void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach, int io) {
+void monitor_main(Engine& e, const containers::Container& c, const std::vector<network::Attachment>& networks,
+                  int chan, bool attach, int io) {
   util::timing_mark("monitor: forked");
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -191,6 +192,9 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
     sc.stderr_fd = err[1];
     sc.stdin_fd = in[0];
     sc.console_socket = console[1];
+    if (!networks.empty()) {
+      sc.before_start = [&](pid_t child) { return network::join(networks, child); };
+    }
 
     util::timing_mark("monitor: cgroups made, spawning");
     runtime::StartFailure failure;
@@ -411,6 +415,9 @@ void monitor_main(Engine& e, const containers::Container& c, int chan, bool atta
       if (*fd >= 0) ::close(*fd);
       *fd = -1;
     }
+    // The host ends of the veth pairs go now, not when the kernel gets round to the dead
+    // namespace: the exit is recorded only after this.
+    if (!networks.empty()) network::leave(networks, 0);
     const bool oom = runtime::oom_killed(cgroups);
     (void)runtime::destroy_cgroups(cgroups);
     // (The rootfs mount point stays, empty, until the container is removed: an rmdir costs

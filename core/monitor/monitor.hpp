@@ -18,12 +18,17 @@
 
 #include "containers/container.hpp"
 #include "engine.hpp"
+#include "network/networks.hpp"
 
 namespace berth::monitor {
 
 // Runs in the forked monitor process; never returns. `chan` is the socket to the CLI;
 // `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the output; `io`, when
-// given, is the CLI's attach connection instead (run -i/-t; see attach.hpp).
-[[noreturn]] void monitor_main(Engine& e, const containers::Container& c, int chan, bool attach, int io = -1);
+// given, is the CLI's attach connection instead (run -i/-t; see attach.hpp). `networks` are
+// the endpoints the CLI leased: joined to each run's namespace before its program runs,
+// and left when it ends (a restart keeps them and joins again).
+[[noreturn]] void monitor_main(Engine& e, const containers::Container& c,
+                               const std::vector<network::Attachment>& networks, int chan, bool attach,
+                               int io = -1);
 
 }  // namespace berth::monitor

@@ -640,6 +640,10 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   if (Status s = enter_cgroups(cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
     return abort_child(s.error().what());
   }
+  if (cfg.before_start) {
+    if (Status s = cfg.before_start(static_cast<pid_t>(pid)); !s) return abort_child(s.error().what());
+    util::timing_mark("spawn: networks joined");
+  }
   char go = 1;
   // A child that failed before reading this has closed its end (EPIPE); its report below
   // says why.

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,10 @@ struct SpawnConfig {
   int stdin_fd = -1;                      // -1: /dev/null
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // Called in the parent once the child exists in its namespaces and cgroups, before it
+  // goes on to exec: network drivers join its network namespace here. An error kills the
+  // child and fails the start (125).
+  std::function<Status(pid_t)> before_start;
 };
 
 struct StartFailure {

@@ -67,6 +67,31 @@ ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: networks and their endpoints. An endpoint row is a container's attachment to a
+    // network during one run, and holds its address: the UNIQUE index is the IP lease.
+    R"sql(
+CREATE TABLE networks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  driver TEXT NOT NULL,
+  created_ns INTEGER NOT NULL,
+  spec TEXT NOT NULL,               -- JSON: Subnet, IPRange, Gateway, Internal, Options, Labels
+  last_ip INTEGER NOT NULL DEFAULT 0  -- the address handed out last (addresses go in order)
+);
+CREATE TABLE endpoints (
+  id TEXT PRIMARY KEY,
+  network_id TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  ip INTEGER NOT NULL DEFAULT 0,    -- host order; 0 on networks without addresses
+  prefix INTEGER NOT NULL DEFAULT 0,
+  mac TEXT NOT NULL DEFAULT '',
+  spec TEXT NOT NULL DEFAULT '{}',  -- JSON: Aliases, Ports
+  UNIQUE (network_id, container_id)
+);
+CREATE UNIQUE INDEX endpoints_ip ON endpoints(network_id, ip) WHERE ip != 0;
+CREATE INDEX endpoints_container ON endpoints(container_id);
+)sql",
 };
 }  // namespace
 

@@ -92,6 +92,42 @@ ifinfomsg* link_msg(nlmsghdr* nlh, int index = 0) {
   return ifm;
 }
 
+// One RTM_NEWLINK message into the std::vector<LinkInfo> at `data`.
+int link_cb(const nlmsghdr* h, void* data) {
+  auto* list = static_cast<std::vector<LinkInfo>*>(data);
+  auto* ifm = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h));
+  LinkInfo li;
+  li.index = ifm->ifi_index;
+  li.up = (ifm->ifi_flags & IFF_UP) != 0;
+  for_each_attr(h, sizeof(*ifm), [&](const nlattr* attr) {
+    switch (mnl_attr_get_type(attr)) {
+      case IFLA_IFNAME:
+        li.name = mnl_attr_get_str(attr);
+        break;
+      case IFLA_MASTER:
+        li.master = static_cast<int>(mnl_attr_get_u32(attr));
+        break;
+      case IFLA_ADDRESS:
+        if (mnl_attr_get_payload_len(attr) == 6) {
+          auto* m = static_cast<const unsigned char*>(mnl_attr_get_payload(attr));
+          char mac[18];
+          std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+          li.mac = mac;
+        }
+        break;
+      case IFLA_LINKINFO:
+        for_each_nested(attr, [&](const nlattr* in) {
+          if (mnl_attr_get_type(in) == IFLA_INFO_KIND) li.kind = mnl_attr_get_str(in);
+        });
+        break;
+      default:
+        break;
+    }
+  });
+  list->push_back(li);
+  return MNL_CB_OK;
+}
+
 }  // namespace
 
 Result<Netlink> Netlink::open(int netns_fd) {
@@ -147,8 +183,38 @@ Status Netlink::exchange(void* msg, const std::string& what, int (*cb)(const nlm
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return nl_error(what, errno);
     int r = mnl_cb_run(buf, static_cast<size_t>(n), nlh->nlmsg_seq, 0, cb, data);
-    if (r == MNL_CB_ERROR) return nl_error(what, errno);
+    if (r == MNL_CB_ERROR) {
+      int err = errno;
+      Error e = nl_error(what, err);
+      e.sys_errno = err;
+      return e;
+    }
     if (r <= MNL_CB_STOP) return {};
+  }
+}
+
+Status Netlink::dump(void* msg, const std::string& what, int (*cb)(const nlmsghdr*, void*), void* data,
+                     void (*reset)(void*)) {
+  auto* nlh = static_cast<nlmsghdr*>(msg);
+  for (int attempt = 0;; ++attempt) {
+    Status s = exchange(msg, what, cb, data);
+    if (s || s.error().sys_errno != EINTR || attempt >= 50) return s;
+    // The kernel flagged the dump inconsistent (NLM_F_DUMP_INTR: links or addresses
+    // changed under it). The rest of it is still queued: drain it, then ask again.
+    char buf[kBuf];
+    bool done = false;
+    while (!done) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      int len = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(h, len);
+           h = static_cast<const nlmsghdr*>(mnl_nlmsg_next(h, &len))) {
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) done = true;
+      }
+    }
+    reset(data);
+    nlh->nlmsg_seq = ++seq_;
   }
 }
 
@@ -157,50 +223,25 @@ Result<std::vector<LinkInfo>> Netlink::links() {
   nlmsghdr* nlh = new_msg(buf, RTM_GETLINK, NLM_F_DUMP, ++seq_);
   link_msg(nlh);
   std::vector<LinkInfo> out;
-  auto cb = [](const nlmsghdr* h, void* data) -> int {
-    auto* list = static_cast<std::vector<LinkInfo>*>(data);
-    auto* ifm = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h));
-    LinkInfo li;
-    li.index = ifm->ifi_index;
-    li.up = (ifm->ifi_flags & IFF_UP) != 0;
-    for_each_attr(h, sizeof(*ifm), [&](const nlattr* attr) {
-      switch (mnl_attr_get_type(attr)) {
-        case IFLA_IFNAME:
-          li.name = mnl_attr_get_str(attr);
-          break;
-        case IFLA_MASTER:
-          li.master = static_cast<int>(mnl_attr_get_u32(attr));
-          break;
-        case IFLA_ADDRESS:
-          if (mnl_attr_get_payload_len(attr) == 6) {
-            auto* m = static_cast<const unsigned char*>(mnl_attr_get_payload(attr));
-            char mac[18];
-            std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-            li.mac = mac;
-          }
-          break;
-        case IFLA_LINKINFO:
-          for_each_nested(attr, [&](const nlattr* in) {
-            if (mnl_attr_get_type(in) == IFLA_INFO_KIND) li.kind = mnl_attr_get_str(in);
-          });
-          break;
-        default:
-          break;
-      }
-    });
-    list->push_back(li);
-    return MNL_CB_OK;
-  };
-  BERTH_TRY(exchange(nlh, "list links", cb, &out));
+  BERTH_TRY(dump(nlh, "list links", link_cb, &out, [](void* d) { static_cast<std::vector<LinkInfo>*>(d)->clear(); }));
   return out;
 }
 
 Result<LinkInfo> Netlink::link(const std::string& name) {
-  BERTH_ASSIGN(auto all, links());
-  for (const auto& l : all) {
-    if (l.name == name) return l;
+  // A request for the one link, not a dump: cheaper with many veths, and a dump can be
+  // interrupted by other commands changing links meanwhile.
+  char buf[kBuf];
+  nlmsghdr* nlh = new_msg(buf, RTM_GETLINK, NLM_F_ACK, ++seq_);
+  link_msg(nlh);
+  mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+  std::vector<LinkInfo> out;
+  Status s = exchange(nlh, "look up interface '" + name + "'", link_cb, &out);
+  if (!s && s.error().code == Code::NotFound) {
+    return make_error(Code::NotFound, "no network interface named '" + name + "'");
   }
-  return make_error(Code::NotFound, "no network interface named '" + name + "'");
+  BERTH_TRY(std::move(s));
+  if (out.empty()) return make_error(Code::NotFound, "no network interface named '" + name + "'");
+  return out.front();
 }
 
 Status Netlink::create_bridge(const std::string& name) {
@@ -362,7 +403,7 @@ Result<std::vector<std::string>> Netlink::addresses(const std::string& name) {
     });
     return MNL_CB_OK;
   };
-  BERTH_TRY(exchange(nlh, "list addresses", cb, &ctx));
+  BERTH_TRY(dump(nlh, "list addresses", cb, &ctx, [](void* d) { static_cast<Ctx*>(d)->out.clear(); }));
   return ctx.out;
 }
 
@@ -423,7 +464,7 @@ Result<std::vector<RouteInfo>> Netlink::routes() {
     list->push_back(ri);
     return MNL_CB_OK;
   };
-  BERTH_TRY(exchange(nlh, "list routes", cb, &out));
+  BERTH_TRY(dump(nlh, "list routes", cb, &out, [](void* d) { static_cast<std::vector<RouteInfo>*>(d)->clear(); }));
   return out;
 }
 

@@ -41,7 +41,9 @@ class PtySession {
     if (master_ >= 0) close(master_);
   }
   void send(const std::string& keys) { (void)!write(master_, keys.data(), keys.size()); }
-  // Reads until `needle` is in what the terminal has shown since the last expect.
+  // Reads until `needle` is in what the terminal has shown since the last expect. A shell
+  // prompt is awaited with the cursor query busybox sends after it ("# \x1b[6n"): keys
+  // typed before that query is answered would be taken as the answer and lost.
   bool expect(const std::string& needle, int timeout_ms = 10000) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
@@ -137,7 +139,7 @@ TEST_F(Tty, RunItGivesAShellWhosePromptShowsTheShortIdAndExitEndsIt) {
 
 TEST_F(Tty, WindowSizeFollowsTheTerminalAndCtrlCReachesTheProgram) {
   PtySession s(cmd({"run", "-it", "--rm", "busybox", "sh"}), 30, 100);
-  ASSERT_TRUE(s.expect("# ")) << s.screen();
+  ASSERT_TRUE(s.expect("# \x1b[6n")) << s.screen();
   s.send("stty size\r");
   EXPECT_TRUE(s.expect("30 100")) << s.screen();
   s.resize(40, 120);
@@ -159,9 +161,9 @@ TEST_F(Tty, DetachKeysLeaveItRunningAndAttachComesBack) {
   std::string name = unique("bg");
   {
     PtySession s(cmd({"run", "-it", "--name", name, "busybox", "sh"}));
-    ASSERT_TRUE(s.expect("# ")) << s.screen();
+    ASSERT_TRUE(s.expect("# \x1b[6n")) << s.screen();
     s.send("echo before > /mark\r");
-    ASSERT_TRUE(s.expect("# "));
+    ASSERT_TRUE(s.expect("# \x1b[6n"));
     s.send("\x10\x11");  // ^P ^Q
     EXPECT_EQ(s.wait(), 0) << s.screen();
   }
@@ -189,7 +191,7 @@ TEST_F(Tty, DetachKeysLeaveItRunningAndAttachComesBack) {
 TEST_F(Tty, StartAttachInteractive) {
   std::string id = ok({"create", "-it", "busybox", "sh"});
   PtySession s(cmd({"start", "-a", "-i", id}));
-  ASSERT_TRUE(s.expect("# ")) << s.screen();
+  ASSERT_TRUE(s.expect("# \x1b[6n")) << s.screen();
   s.send("echo started-$((6*7))\r");
   EXPECT_TRUE(s.expect("started-42")) << s.screen();
   s.send("exit\r");
@@ -212,7 +214,7 @@ TEST_F(Tty, StdinWithoutATerminalIsPipedAndClosedAtItsEnd) {
 TEST_F(Tty, ExecItGivesATerminalInARunningContainer) {
   std::string id = ok({"run", "-d", "busybox", "sleep", "60"});
   PtySession s(cmd({"exec", "-it", id, "sh"}), 20, 70);
-  ASSERT_TRUE(s.expect("# ")) << s.screen();
+  ASSERT_TRUE(s.expect("# \x1b[6n")) << s.screen();
   s.send("tty; stty size\r");
   EXPECT_TRUE(s.expect("/dev/pts/")) << s.screen();
   EXPECT_TRUE(s.expect("20 70")) << s.screen();

@@ -11,7 +11,9 @@ TEST(Config, EmbeddedDefaultParses) {
   EXPECT_EQ(c->state_root, "/var/lib/berth");
   EXPECT_EQ(c->run_root, "/run/berth");
   EXPECT_EQ(c->storage_driver, "overlay");
-  EXPECT_EQ(c->default_network.name, "none");
+  EXPECT_EQ(c->default_network.name, "bridge");
+  EXPECT_EQ(c->default_network.subnet, "172.17.0.0/16");
+  EXPECT_EQ(c->driver_options["network.bridge"]["bridge_name"], "berth0");
   ASSERT_EQ(c->plugin_dirs.size(), 1u);
   EXPECT_NE(c->plugin_dirs[0].find("/../lib/berth/plugins"), std::string::npos);
 }

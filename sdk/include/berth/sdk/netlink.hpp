@@ -71,6 +71,10 @@ class BERTH_SDK_VISIBLE Netlink {
   // Sends `msg` and runs `cb` on every reply message until the kernel's last (a dump's
   // NLMSG_DONE, or the ack of a request).
   Status exchange(void* msg, const std::string& what, int (*cb)(const ::nlmsghdr*, void*), void* data);
+  // exchange() for a dump, asked again (after `reset` empties `data`) when the kernel
+  // reports it interrupted by concurrent changes.
+  Status dump(void* msg, const std::string& what, int (*cb)(const ::nlmsghdr*, void*), void* data,
+              void (*reset)(void*));
   int fd_ = -1;
   uint32_t seq_ = 0;
 };

@@ -1,0 +1,126 @@
+#pragma once
+
+// The network manager: networks and endpoints in the state database, IPAM (ipam.hpp) and
+// the calls into network drivers. It owns the order of things; drivers own kernel objects.
+//
+//   network create:  validate_network -> row -> create_network (row removed if it fails)
+//   container start: restore -> lease an address (endpoint row) -> create_endpoint   [CLI]
+//                    -> clone -> join each endpoint, default route -> exec           [monitor]
+//   container exit:  leave -> delete_endpoint -> rows deleted (the lease ends)
+//
+// Endpoints live for one run: a container's address may change when it starts again, as
+// with Docker. Networks whose driver is single-instance and takes no addresses (host,
+// null) get no endpoint rows: `--network none` costs no write.
+
+#include <sys/types.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "berth/sdk/network_driver.hpp"
+#include "berth/sdk/result.hpp"
+#include "engine.hpp"
+
+namespace berth::network {
+
+struct Network {
+  std::string id;
+  std::string name;
+  std::string driver;
+  int64_t created_ns = 0;
+  std::string subnet;    // "" for drivers without addresses
+  std::string ip_range;
+  std::string gateway;
+  bool internal = false;
+  bool predefined = false;  // bridge (the host's default), host, none: never removed
+  sdk::Options options;
+  sdk::Labels labels;
+
+  sdk::NetworkSpec sdk_spec() const;
+  nlohmann::json to_json() const;  // the stored spec column
+};
+
+struct CreateRequest {
+  std::string name;
+  std::string driver = "bridge";
+  std::string subnet, ip_range, gateway;
+  bool internal = false;
+  sdk::Options options;
+  sdk::Labels labels;
+};
+
+// Docker's error for a name or id that matches nothing.
+Error no_such_network(const std::string& ref);
+
+Result<std::vector<Network>> list(Engine& e);  // predefined first, then by name
+// Full id, name, or unique id prefix.
+Result<Network> find(Engine& e, const std::string& ref);
+Result<Network> create(Engine& e, const CreateRequest& req);
+// Refused (Conflict) while any container has an endpoint on it or names it.
+Status remove(Engine& e, const Network& n);
+// Removes every user-defined network no container uses; returns their names.
+Result<std::vector<std::string>> prune(Engine& e);
+
+struct Endpoint {
+  std::string id;
+  std::string network_id;
+  std::string container_id;
+  std::string ifname;  // eth0, eth1, ...
+  uint32_t ip = 0;     // host order, 0 when none
+  int prefix = 0;
+  std::string mac;
+  std::vector<std::string> aliases;
+  std::vector<sdk::PortMapping> ports;  // published through this endpoint, host ports chosen
+
+  std::string cidr() const;     // "172.17.0.2/16", "" when none
+  std::string address() const;  // "172.17.0.2"
+};
+Result<std::vector<Endpoint>> endpoints_of_container(Engine& e, const std::string& container_id);
+Result<std::vector<Endpoint>> endpoints_of_network(Engine& e, const std::string& network_id);
+
+// One network a container asked for (the container spec's Network.Networks entries).
+struct Request {
+  std::string network_id;
+  std::string name;
+  std::vector<std::string> aliases;
+  std::string ipv4;  // --ip, "" to take the next free address
+};
+
+// Resolves `--network` for create(): a network by name or id, or "container:X" (not here).
+struct Choice {
+  Network network;
+  bool host_namespace = false;  // the host driver: no namespace of its own
+  bool needs_endpoint = false;  // false for host and null
+};
+Result<Choice> choose(Engine& e, const std::string& name_or_id);
+
+// What joins one container to one network, built before the monitor forks (which copies it).
+struct Attachment {
+  Network network;
+  Endpoint endpoint;
+  std::shared_ptr<sdk::NetworkDriver> driver;
+};
+
+// Leases addresses and creates the endpoints for `requests`, in order (eth0 first). All or
+// nothing: on failure what was made is undone.
+Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_id,
+                                       const std::vector<Request>& requests);
+// In the monitor, between clone and exec: each endpoint into the container's namespace
+// (the process `pid`), then the default route of the first network with a gateway.
+Status join(const std::vector<Attachment>& attachments, pid_t pid);
+// Publishes `mappings` (HostConfig.PortBindings) through the attachment's driver, choosing
+// host ports where none is given, and records them on the endpoint. All or nothing; the
+// driver's delete_endpoint() (release()) takes them away again.
+Status publish(Engine& e, Attachment& a, std::vector<sdk::PortMapping> mappings);
+// Undoes join(); best effort (the namespace may be gone already).
+void leave(const std::vector<Attachment>& attachments, pid_t pid);
+// Ends every endpoint of the container: the drivers' delete_endpoint, then the rows.
+// Idempotent; used at exit, by reconcile() for runs that ended unobserved, and by rm.
+Status release(Engine& e, const std::string& container_id);
+
+// The container's requests, read from its spec.
+std::vector<Request> requests_of(const nlohmann::json& spec);
+
+}  // namespace berth::network
