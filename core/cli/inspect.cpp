@@ -123,7 +123,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
     }
   }
   auto requests = network::requests_of(c.spec);
-  if (requests.empty()) {
+  if (requests.empty() && net.value("Container", "").empty()) {
     // host, none: Docker lists the mode's network with empty addresses.
     auto n = network::find(e, net_name);
     networks[net_name] = endpoint_doc(n ? n->id : "");

@@ -192,12 +192,22 @@ struct NetworkChoice {
   std::string name;
   std::string driver;
   bool host_namespace = false;
+  std::string container;  // container:X: the id of X
   network::Choice choice;
 };
 
-// --network: a network's name or id ("" is the host's configured default).
+// --network: a network's name or id ("" is the host's configured default), or
+// container:NAME|ID to share that container's namespace.
 Result<NetworkChoice> choose_network(Engine& e, const std::string& requested) {
   NetworkChoice n;
+  if (util::starts_with(requested, "container:")) {
+    std::string ref = requested.substr(10);
+    auto other = find(e, ref);
+    if (!other) return make_error(Code::NotFound, "No such container: " + ref);
+    n.name = requested;
+    n.container = other->id;
+    return n;
+  }
   BERTH_ASSIGN(n.choice, network::choose(e, requested));
   n.name = requested.empty() || requested == "default" ? n.choice.network.name : requested;
   n.driver = n.choice.network.driver;
@@ -811,6 +821,8 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                         {"NetworkID", net.choice.network.id},
                         {"Aliases", req.network_aliases},
                         {"IPv4Address", req.ip}});
+  } else if (!net.container.empty() && (!req.publish.empty() || req.publish_all)) {
+    return make_error(Code::InvalidArgument, "conflicting options: port publishing and the container type network mode");
   } else if (!req.ip.empty() || !req.network_aliases.empty()) {
     return make_error(Code::InvalidArgument, std::string(req.ip.empty() ? "network-scoped aliases" : "user specified IP address") +
                                                  " cannot be used with network " + net.name);
@@ -951,7 +963,8 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"Init", req.init ? json(true) : json(nullptr)},
         {"RestartPolicy", {{"Name", restart.name}, {"MaximumRetryCount", restart.max_retries}}}}},
       {"Mounts", mounts},
-      {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}, {"Networks", attached}}},
+      {"Network", {{"Name", net.name}, {"Driver", net.driver}, {"HostNamespace", net.host_namespace}, {"Networks", attached},
+                   {"Container", net.container}}},
   };
 
   // Record the intent first: a process killed from here on leaves a "creating" row owned by
@@ -1113,9 +1126,23 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
   // Addresses are leased here, where the database is open; the monitor, a fork of this
   // process, joins them to the container's namespace between clone and exec.
-  std::vector<network::Attachment> attachments;
+  network::Plan plan;
+  std::vector<network::Attachment>& attachments = plan.attachments;
   if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {
     BERTH_ASSIGN(attachments, network::attach(e, c.id, reqs));
+  }
+  if (std::string other = c.spec.value("Network", json::object()).value("Container", ""); !other.empty()) {
+    auto target = find(e, other);
+    if (!target || !target->running()) {
+      return make_error(Code::Conflict, "cannot join network of a non running container: " + other);
+    }
+    plan.share_pid = target->pid;
+    plan.share_start = util::process_start_time(target->pid);
+    // Its names too: the two share one network stack.
+    for (const char* f : {"/hosts", "/resolv.conf"}) {
+      auto text = fs::read_file(e.container_dir(target->id) + f);
+      if (text) BERTH_TRY(fs::write_file_atomic(e.container_dir(c.id) + f, *text, 0644, fs::Durability::Atomic));
+    }
   }
   sdk::ScopeGuard release_net([&] {
     if (!attachments.empty() && !report.started) (void)network::release(e, c.id);
@@ -1159,7 +1186,7 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     if (io[0] >= 0) ::close(io[0]);
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
     try {
-      monitor::monitor_main(e, handed, attachments, chan[1], attach && !relayed, io[1]);
+      monitor::monitor_main(e, handed, plan, chan[1], attach && !relayed, io[1]);
     } catch (const std::exception& ex) {
       // A bug, not a user error: say what it was instead of vanishing.
       send_line(chan[1], std::string("E 125 the container monitor failed: ") + ex.what());

@@ -48,7 +48,7 @@ void close_inherited(std::vector<int> keep) {
 
 }  // namespace
 
-void monitor_main(Engine& e, const containers::Container& c, const std::vector<network::Attachment>& networks,
+void monitor_main(Engine& e, const containers::Container& c, const network::Plan& networks,
                   int chan, bool attach, int io) {
   util::timing_mark("monitor: forked");
   ::setsid();
@@ -192,14 +192,22 @@ void monitor_main(Engine& e, const containers::Container& c, const std::vector<n
     sc.stderr_fd = err[1];
     sc.stdin_fd = in[0];
     sc.console_socket = console[1];
-    if (!networks.empty()) {
-      sc.before_start = [&](pid_t child) { return network::join(networks, child); };
+    if (!networks.attachments.empty()) {
+      sc.before_start = [&](pid_t child) { return network::join(networks.attachments, child); };
+    }
+    if (networks.share_pid > 0) {
+      std::string ns = "/proc/" + std::to_string(networks.share_pid) + "/ns/net";
+      sc.new_netns = false;
+      sc.join_netns_fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (sc.join_netns_fd < 0 || !util::process_alive(networks.share_pid, networks.share_start)) {
+        fail(125, "cannot join network of a non running container");
+      }
     }
 
     util::timing_mark("monitor: cgroups made, spawning");
     runtime::StartFailure failure;
     auto spawned = runtime::spawn_container(sc, &failure);
-    for (int fd : {out[1], err[1], in[0], console[1]}) {
+    for (int fd : {out[1], err[1], in[0], console[1], sc.join_netns_fd}) {
       if (fd >= 0) ::close(fd);
     }
     int master = -1;
@@ -417,7 +425,7 @@ void monitor_main(Engine& e, const containers::Container& c, const std::vector<n
     }
     // The host ends of the veth pairs go now, not when the kernel gets round to the dead
     // namespace: the exit is recorded only after this.
-    if (!networks.empty()) network::leave(networks, 0);
+    if (!networks.attachments.empty()) network::leave(networks.attachments, 0);
     const bool oom = runtime::oom_killed(cgroups);
     (void)runtime::destroy_cgroups(cgroups);
     // (The rootfs mount point stays, empty, until the container is removed: an rmdir costs

@@ -28,7 +28,7 @@ namespace berth::monitor {
 // the endpoints the CLI leased: joined to each run's namespace before its program runs,
 // and left when it ends (a restart keeps them and joins again).
 [[noreturn]] void monitor_main(Engine& e, const containers::Container& c,
-                               const std::vector<network::Attachment>& networks, int chan, bool attach,
+                               const network::Plan& networks, int chan, bool attach,
                                int io = -1);
 
 }  // namespace berth::monitor

@@ -103,6 +103,14 @@ struct Attachment {
   std::shared_ptr<sdk::NetworkDriver> driver;
 };
 
+// Everything the monitor needs to connect a run: the endpoints to join, or the process
+// whose namespace it shares (`--network container:X`).
+struct Plan {
+  std::vector<Attachment> attachments;
+  pid_t share_pid = 0;
+  uint64_t share_start = 0;  // the process's start time, so a reused pid is not taken for it
+};
+
 // Leases addresses and creates the endpoints for `requests`, in order (eth0 first). All or
 // nothing: on failure what was made is undone.
 Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_id,

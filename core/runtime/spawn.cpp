@@ -496,6 +496,11 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   // namespace and the user's program, which must start inside them.
   ::setsid();
   ::prctl(PR_SET_PDEATHSIG, 0);
+  // --network container:X: that container's namespace, entered before /sys is mounted
+  // (sysfs shows the interfaces of the namespace that mounts it).
+  if (cfg.join_netns_fd >= 0 && ::setns(cfg.join_netns_fd, CLONE_NEWNET) != 0) {
+    child_fail(errfd, 125, err_str("join the network namespace of the other container"));
+  }
 
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     child_fail(errfd, 125, err_str("make / private"));

@@ -50,6 +50,7 @@ struct SpawnConfig {
   std::vector<sdk::Mount> root_mounts;    // from the storage driver
   std::vector<BindMount> binds;           // -v, and the engine's hosts/hostname/resolv.conf
   bool new_netns = true;                  // false: the host's network namespace
+  int join_netns_fd = -1;                 // with new_netns false: this namespace instead
   std::vector<std::string> argv;
   std::vector<std::string> env;
   std::string cwd = "/";

@@ -410,5 +410,36 @@ TEST_F(Networks, APortAlreadyPublishedOrBoundIsRefusedAndNothingIsLeft) {
   EXPECT_EQ(rules.find("dport " + held), std::string::npos) << rules;
   EXPECT_NE(rules.find("dport " + hp), std::string::npos) << rules;
 }
+
+TEST_F(Networks, ContainerModeSharesTheOtherContainersNamespace) {
+  std::string name = unique("owner");
+  std::string owner = ok({"run", "-d", "--name", name, "busybox", "sleep", "60"});
+  size_t veths = ports_of(bridge_).size();
+  std::string mine = ok({"run", "--rm", "--network", "container:" + name, "busybox", "sh", "-c",
+                         "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0 | awk '{print $4}'"});
+  EXPECT_EQ(mine, ok({"exec", owner, "cat", "/sys/class/net/eth0/address"}) + "\n" + ip_of(owner) + "/24");
+  EXPECT_EQ(ports_of(bridge_).size(), veths) << "no new veth";
+  // By id too; and the namespace is really the same one.
+  std::string sharer = ok({"run", "-d", "--network", "container:" + owner.substr(0, 12), "busybox", "sleep", "60"});
+  json j = inspect(sharer);
+  EXPECT_EQ(j["HostConfig"]["NetworkMode"], "container:" + owner.substr(0, 12));
+  EXPECT_TRUE(j["NetworkSettings"]["Networks"].empty()) << j["NetworkSettings"].dump();
+  std::string ns_owner = trim(exec({"readlink", "/proc/" + std::to_string(inspect(owner)["State"]["Pid"].get<int>()) + "/ns/net"}).out);
+  std::string ns_sharer = trim(exec({"readlink", "/proc/" + std::to_string(j["State"]["Pid"].get<int>()) + "/ns/net"}).out);
+  EXPECT_EQ(ns_owner, ns_sharer);
+  ok({"rm", "-f", sharer});
+  // Not running, missing, or with -p: refused, nothing made.
+  ok({"stop", "-t", "0", owner});
+  Output stopped = berth({"run", "--rm", "--network", "container:" + name, "busybox", "true"});
+  EXPECT_EQ(stopped.code, 125);
+  EXPECT_NE(stopped.err.find("cannot join network of a non running container"), std::string::npos) << stopped.err;
+  Output missing = berth({"run", "--rm", "--network", "container:nosuch" + random_suffix(), "busybox", "true"});
+  EXPECT_EQ(missing.code, 125);
+  EXPECT_NE(missing.err.find("No such container"), std::string::npos) << missing.err;
+  Output ports = berth({"run", "--rm", "--network", "container:" + name, "-p", "80", "busybox", "true"});
+  EXPECT_EQ(ports.code, 125);
+  EXPECT_NE(ports.err.find("conflicting options"), std::string::npos) << ports.err;
+  EXPECT_EQ(all_container_ids().size(), 1u);
+}
 }  // namespace
 }  // namespace berth::it
