@@ -1,4 +1,4 @@
-// Network commands: network create, ls, inspect, rm, prune; and `port`, which reads what
+// Network commands: network create, ls, inspect, rm, prune, connect, disconnect; and `port`, which reads what
 // the network drivers published for a container.
 
 #include <unistd.h>
@@ -303,6 +303,44 @@ int cmd_network_prune(Cli& cli, const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_network_connect(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network", 2, 2};
+  po::options_description d("Options");
+  d.add_options()("ip", po::value<std::string>(), "IPv4 address (e.g., \"172.30.100.104\")")
+      ("alias", po::value<std::vector<std::string>>()->composing(), "Add network-scoped alias for the container");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  std::string ip = p.vm.count("ip") ? p.vm["ip"].as<std::string>() : "";
+  std::vector<std::string> aliases;
+  if (p.vm.count("alias")) aliases = p.vm["alias"].as<std::vector<std::string>>();
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  auto c = find_container(*e, p.args[1]);
+  if (!c) return kExitError;
+  if (Status s = containers::connect(*e, *c, p.args[0], ip, aliases); !s) {
+    print_error(s.error());
+    return kExitError;
+  }
+  return 0;
+}
+
+int cmd_network_disconnect(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", 2, 2};
+  po::options_description d("Options");
+  d.add_options()("force,f", po::bool_switch(), "Force the container to disconnect from a network");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  auto c = find_container(*e, p.args[1]);
+  if (!c) return kExitError;
+  if (Status s = containers::disconnect(*e, *c, p.args[0], p.vm["force"].as<bool>()); !s) {
+    print_error(s.error());
+    return kExitError;
+  }
+  return 0;
+}
+
 int cmd_port(Cli& cli, const std::vector<std::string>& args) {
   CommandSpec spec{"port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container", 1, 2};
   auto p = parse_flags(spec, po::options_description("Options"), args);
@@ -351,6 +389,8 @@ void register_network_commands(std::map<std::string, Command>& table) {
   table["network rm"] = cmd_network_rm;
   table["network remove"] = cmd_network_rm;
   table["network prune"] = cmd_network_prune;
+  table["network connect"] = cmd_network_connect;
+  table["network disconnect"] = cmd_network_disconnect;
   table["port"] = cmd_port;
   table["container port"] = cmd_port;
 }

@@ -205,6 +205,11 @@ Status pause(Engine& e, const Container& c);
 Status unpause(Engine& e, const Container& c);
 // Docker's rules for names; Conflict if another container has it.
 Status rename(Engine& e, const Container& c, const std::string& new_name);
+// `network connect`: the network joins the container's configuration and, while it runs,
+// its namespace (a new ethN). `disconnect` undoes both.
+Status connect(Engine& e, const Container& c, const std::string& network_ref, const std::string& ip,
+               const std::vector<std::string>& aliases);
+Status disconnect(Engine& e, const Container& c, const std::string& network_ref, bool force);
 
 // Removes a container: refused while running unless `force` (then it is killed first).
 Status remove(Engine& e, const Container& c, bool force);

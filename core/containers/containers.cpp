@@ -1424,6 +1424,78 @@ Status unpause(Engine& e, const Container& c) {
   return st.run();
 }
 
+namespace {
+
+Status write_spec(Engine& e, const std::string& id, const json& spec) {
+  BERTH_ASSIGN(auto st, e.db().prepare("UPDATE containers SET spec = ? WHERE id = ?"));
+  st.bind(1, spec.dump()).bind(2, id);
+  return st.run();
+}
+
+}  // namespace
+
+Status connect(Engine& e, const Container& c, const std::string& network_ref, const std::string& ip,
+               const std::vector<std::string>& aliases) {
+  BERTH_ASSIGN(auto n, network::find(e, network_ref));
+  BERTH_ASSIGN(auto driver, e.plugins().network(n.driver));
+  json spec = c.spec;
+  json& net = spec["Network"];
+  if (!net.value("Container", "").empty() || net.value("HostNamespace", false) || net.value("Driver", "") == "null" ||
+      !driver->capabilities().supports_connect) {
+    return make_error(Code::Forbidden, "container cannot be connected to network " + n.name +
+                                           ": host, none and container: networks, and networks of driver '" +
+                                           n.driver + "' take no connections");
+  }
+  for (const auto& r : network::requests_of(c.spec)) {
+    if (r.network_id == n.id) {
+      return make_error(Code::Conflict, "endpoint with name " + c.name + " already exists in network " + n.name);
+    }
+  }
+  if ((!ip.empty() || !aliases.empty()) && n.predefined) {
+    return make_error(Code::InvalidArgument, "user specified IP address and aliases are supported on user defined networks only");
+  }
+  network::Request req{n.id, n.name, aliases, ip};
+  net["Networks"].push_back({{"Name", n.name}, {"NetworkID", n.id}, {"Aliases", aliases}, {"IPv4Address", ip}});
+  if (c.running()) {
+    BERTH_ASSIGN(auto made, network::attach(e, c.id, {req}));
+    if (Status s = network::join(made, c.pid, false); !s) {
+      for (const auto& a : made) (void)network::detach(e, a, c.pid);
+      return s;
+    }
+    if (Status s = write_spec(e, c.id, spec); !s) {
+      for (const auto& a : made) (void)network::detach(e, a, c.pid);
+      return s;
+    }
+    return {};
+  }
+  return write_spec(e, c.id, spec);
+}
+
+Status disconnect(Engine& e, const Container& c, const std::string& network_ref, bool force) {
+  BERTH_ASSIGN(auto n, network::find(e, network_ref));
+  json spec = c.spec;
+  json& list = spec["Network"]["Networks"];
+  bool found = false;
+  json kept = json::array();
+  for (const auto& r : list) {
+    if (r.value("NetworkID", "") == n.id) {
+      found = true;
+    } else {
+      kept.push_back(r);
+    }
+  }
+  if (!found) {
+    if (force) return {};
+    return make_error(Code::Forbidden, "container " + c.id + " is not connected to network " + n.name);
+  }
+  list = kept;
+  BERTH_TRY(write_spec(e, c.id, spec));
+  auto a = network::attachment_of(e, c.id, n.id);
+  if (a) return network::detach(e, *a, c.running() ? c.pid : 0);
+  if (a.error().code != Code::NotFound) return std::move(a).error();
+  return {};
+}
+
 Status rename(Engine& e, const Container& c, const std::string& new_name) {
   std::string name = !new_name.empty() && new_name[0] == '/' ? new_name.substr(1) : new_name;
   if (!valid_name(name)) {

@@ -422,7 +422,18 @@ Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_i
     }
   });
   BERTH_ASSIGN(auto existing, endpoints_of_container(e, container_id));
-  int next_if = static_cast<int>(existing.size());
+  // The lowest ethN free: a network disconnected and connected again reuses its name.
+  std::vector<std::string> used;
+  for (const auto& x : existing) used.push_back(x.ifname);
+  auto next_name = [&] {
+    for (int i = 0;; ++i) {
+      std::string n = "eth" + std::to_string(i);
+      if (std::find(used.begin(), used.end(), n) == used.end()) {
+        used.push_back(n);
+        return n;
+      }
+    }
+  };
   for (const auto& req : requests) {
     BERTH_ASSIGN(auto found, query(e, "WHERE id = ?", req.network_id));
     if (found.empty()) return no_such_network(req.name.empty() ? req.network_id : req.name);
@@ -436,7 +447,7 @@ Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_i
     ep.id = util::random_hex(32);
     ep.network_id = a.network.id;
     ep.container_id = container_id;
-    ep.ifname = "eth" + std::to_string(next_if++);
+    ep.ifname = next_name();
     ep.aliases = req.aliases;
     BERTH_TRY(e.db().transaction([&]() -> Status {
       if (caps.needs_ipam && !a.network.subnet.empty()) {
@@ -496,7 +507,7 @@ Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_i
   return made;
 }
 
-Status join(const std::vector<Attachment>& attachments, pid_t pid) {
+Status join(const std::vector<Attachment>& attachments, pid_t pid, bool default_route) {
   if (attachments.empty()) return {};
   int host = open_netns(0);
   int sandbox = open_netns(pid);
@@ -516,7 +527,7 @@ Status join(const std::vector<Attachment>& attachments, pid_t pid) {
     if (!joined) return std::move(joined).error().wrap("join network " + a.network.name);
     if (gateway.empty() && !joined->disable_gateway) gateway = joined->gateway;
   }
-  if (!gateway.empty()) {
+  if (!gateway.empty() && default_route) {
     BERTH_ASSIGN(auto nl, sdk::Netlink::open(sandbox));
     BERTH_TRY(nl.add_route({"0.0.0.0/0", gateway, 0}));
   }
@@ -550,6 +561,29 @@ Status publish(Engine& e, Attachment& a, std::vector<sdk::PortMapping> mappings)
   }
   a.endpoint.ports = mappings;
   return {};
+}
+
+Status detach(Engine& e, const Attachment& a, pid_t pid) {
+  if (pid > 0) leave({a}, pid);
+  Status s = a.driver->delete_endpoint(a.network.sdk_spec(), endpoint_spec(a.endpoint));
+  Status d = delete_endpoint_row(e, a.endpoint.id);
+  if (!s) return s;
+  return d;
+}
+
+Result<Attachment> attachment_of(Engine& e, const std::string& container_id, const std::string& network_id) {
+  BERTH_ASSIGN(auto eps, endpoints_of_container(e, container_id));
+  for (const auto& ep : eps) {
+    if (ep.network_id != network_id) continue;
+    BERTH_ASSIGN(auto found, query(e, "WHERE id = ?", network_id));
+    if (found.empty()) return no_such_network(network_id);
+    Attachment a;
+    a.network = found.front();
+    a.endpoint = ep;
+    BERTH_ASSIGN(a.driver, e.plugins().network(a.network.driver));
+    return a;
+  }
+  return make_error(Code::NotFound, "no endpoint of container " + container_id.substr(0, 12) + " on network " + network_id.substr(0, 12));
 }
 
 void leave(const std::vector<Attachment>& attachments, pid_t pid) {

@@ -117,7 +117,13 @@ Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_i
                                        const std::vector<Request>& requests);
 // In the monitor, between clone and exec: each endpoint into the container's namespace
 // (the process `pid`), then the default route of the first network with a gateway.
-Status join(const std::vector<Attachment>& attachments, pid_t pid);
+// `default_route` false: a network connected to a running container leaves its route alone.
+Status join(const std::vector<Attachment>& attachments, pid_t pid, bool default_route = true);
+// Ends one attachment (`network disconnect`, or a connect whose join failed): leave() when
+// the container runs (`pid`), the driver's delete_endpoint, the row.
+Status detach(Engine& e, const Attachment& a, pid_t pid);
+// The attachment of a container to a network, from the database; NotFound when there is none.
+Result<Attachment> attachment_of(Engine& e, const std::string& container_id, const std::string& network_id);
 // Publishes `mappings` (HostConfig.PortBindings) through the attachment's driver, choosing
 // host ports where none is given, and records them on the endpoint. All or nothing; the
 // driver's delete_endpoint() (release()) takes them away again.

@@ -441,5 +441,48 @@ TEST_F(Networks, ContainerModeSharesTheOtherContainersNamespace) {
   EXPECT_NE(ports.err.find("conflicting options"), std::string::npos) << ports.err;
   EXPECT_EQ(all_container_ids().size(), 1u);
 }
+
+TEST_F(Networks, ConnectAndDisconnectRunningContainers) {
+  std::string n1 = unique("net"), n2 = unique("net");
+  ok({"network", "create", "--subnet", "10.250.21.0/24", n1});
+  ok({"network", "create", "--subnet", "10.250.22.0/24", n2});
+  std::string c = ok({"run", "-d", "--network", n1, "busybox", "sleep", "60"});
+  std::string peer = ok({"run", "-d", "--network", n2, "busybox", "sleep", "60"});
+  EXPECT_EQ(ok({"exec", c, "ls", "/sys/class/net"}), "eth0\nlo");
+  ok({"network", "connect", "--ip", "10.250.22.77", n2, c});
+  EXPECT_EQ(ok({"exec", c, "ls", "/sys/class/net"}), "eth0\neth1\nlo");
+  EXPECT_NE(ok({"exec", c, "ip", "-4", "addr", "show", "eth1"}).find("10.250.22.77/24"), std::string::npos);
+  EXPECT_EQ(ip_on(c, n2), "10.250.22.77");
+  // The default route stays on the first network; the new one is reachable directly.
+  EXPECT_EQ(ok({"exec", c, "ip", "route", "show", "default"}).find("default via 10.250.21.1 dev eth0"), 0u);
+  EXPECT_EQ(berth({"exec", c, "ping", "-c", "1", "-W", "2", ip_on(peer, n2)}).code, 0);
+  json net = json::parse(ok({"network", "inspect", n2}))[0];
+  EXPECT_EQ(net["Containers"].size(), 2u);
+  Output twice = berth({"network", "connect", n2, c});
+  EXPECT_EQ(twice.code, 1);
+  EXPECT_NE(twice.err.find("already exists in network"), std::string::npos) << twice.err;
+  for (const char* special : {"host", "none"}) {
+    Output o = berth({"network", "connect", special, c});
+    EXPECT_EQ(o.code, 1) << special;
+  }
+  Output from_none = berth({"network", "connect", n2, ok({"run", "-d", "--network", "none", "busybox", "sleep", "60"})});
+  EXPECT_EQ(from_none.code, 1);
+  // Disconnect: eth1 goes, its lease and host veth with it.
+  ok({"network", "disconnect", n2, c});
+  EXPECT_EQ(ok({"exec", c, "ls", "/sys/class/net"}), "eth0\nlo");
+  net = json::parse(ok({"network", "inspect", n2}))[0];
+  EXPECT_EQ(net["Containers"].size(), 1u);
+  EXPECT_EQ(ports_of("br-" + net["Id"].get<std::string>().substr(0, 12)).size(), 1u);
+  Output again = berth({"network", "disconnect", n2, c});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("is not connected to network"), std::string::npos) << again.err;
+  EXPECT_EQ(berth({"network", "disconnect", "-f", n2, c}).code, 0);
+  // A stopped container keeps a connection made while stopped, and joins it at start.
+  ok({"stop", "-t", "0", c});
+  ok({"network", "connect", n2, c});
+  ok({"start", c});
+  EXPECT_EQ(ok({"exec", c, "ls", "/sys/class/net"}), "eth0\neth1\nlo");
+  EXPECT_NE(ip_on(c, n2), "");
+}
 }  // namespace
 }  // namespace berth::it
