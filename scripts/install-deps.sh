@@ -14,6 +14,8 @@ pkgs=(
   iproute2 util-linux procps
   # tests read the kernel's view of berth's NAT rules with nft (berth itself uses libnftables)
   nftables
+  # a DNS server on 127.0.0.1 that the embedded DNS tests forward to (nothing leaves the host)
+  dnsmasq-base
 )
 missing=()
 for p in "${pkgs[@]}"; do

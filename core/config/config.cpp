@@ -172,7 +172,8 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
 
   BERTH_ASSIGN(const toml::table* networks, get_table(root, "networks", source));
   if (networks != nullptr) {
-    BERTH_TRY(check_keys(*networks, {"default"}, "[networks]", source));
+    BERTH_TRY(check_keys(*networks, {"default", "dns_upstream"}, "[networks]", source));
+    BERTH_ASSIGN(cfg.dns_upstream, get_string_array(*networks, "dns_upstream", source));
     BERTH_ASSIGN(const toml::table* def, get_table(*networks, "default", source));
     if (def != nullptr) {
       BERTH_TRY(check_keys(*def, {"name", "driver", "subnet", "gateway"}, "[networks.default]", source));

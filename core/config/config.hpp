@@ -30,6 +30,9 @@ struct HostConfig {
   std::string storage_driver = "overlay";
   std::string default_volume_driver = "local";
   DefaultNetwork default_network;
+  // Where the embedded DNS sends names it does not know ("IP" or "IP:PORT"); empty: the
+  // nameservers of the host's /etc/resolv.conf. ([networks] dns_upstream)
+  std::vector<std::string> dns_upstream;
   // "network.bridge" -> options, from [drivers."network.bridge"]
   std::map<std::string, sdk::Options> driver_options;
 };

@@ -1072,6 +1072,20 @@ void send_line(int fd, const std::string& line) { (void)util::write_all(fd, line
 
 }  // namespace
 
+// On user-defined networks names go to the container's embedded DNS server (resolver.hpp).
+constexpr const char* kEmbeddedDnsResolvConf = "nameserver 127.0.0.11\noptions ndots:0\n";
+
+// In place: a running container sees the file through a bind mount of this inode.
+static Status write_in_place(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_error("write " + path);
+  bool ok = util::write_all(fd, text);
+  int err = errno;
+  ::close(fd);
+  if (!ok) return sys_error("write " + path, err);
+  return {};
+}
+
 static Status write_hosts_file(Engine& e, const Container& c, const std::vector<network::Attachment>& attachments) {
   std::string text = kHostsFile;
   std::string hostname = c.spec.value("Config", json::object()).value("Hostname", c.short_id());
@@ -1081,15 +1095,7 @@ static Status write_hosts_file(Engine& e, const Container& c, const std::vector<
       break;
     }
   }
-  // In place: a running container sees the file through a bind mount of this inode.
-  std::string path = e.container_dir(c.id) + "/hosts";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return sys_error("write " + path);
-  bool ok = util::write_all(fd, text);
-  int err = errno;
-  ::close(fd);
-  if (!ok) return sys_error("write " + path, err);
-  return {};
+  return write_in_place(e.container_dir(c.id) + "/hosts", text);
 }
 
 Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach_opts) {
@@ -1149,6 +1155,7 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   });
   if (!attachments.empty()) {
     BERTH_TRY(write_hosts_file(e, c, attachments));
+    if (network::wants_dns(attachments)) BERTH_TRY(write_in_place(e.container_dir(c.id) + "/resolv.conf", kEmbeddedDnsResolvConf));
     auto bindings = network::port_bindings_of(c.spec.value("HostConfig", json::object()).value("PortBindings", json::object()));
     BERTH_TRY(network::publish(e, attachments.front(), bindings));
   }

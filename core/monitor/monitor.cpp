@@ -17,6 +17,7 @@
 #include "berth/sdk/fs.hpp"
 #include "monitor/attach.hpp"
 #include "monitor/json_log.hpp"
+#include "network/resolver.hpp"
 #include "runtime/cgroups.hpp"
 #include "runtime/spawn.hpp"
 #include "util/util.hpp"
@@ -192,9 +193,24 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.stderr_fd = err[1];
     sc.stdin_fd = in[0];
     sc.console_socket = console[1];
+    std::unique_ptr<network::Resolver> resolver;
     if (!networks.attachments.empty()) {
-      sc.before_start = [&](pid_t child) { return network::join(networks.attachments, child); };
+      sc.before_start = [&](pid_t child) -> Status {
+        BERTH_TRY(network::join(networks.attachments, child));
+        if (network::wants_dns(networks.attachments)) {
+          auto up = e.config().dns_upstream.empty() ? network::host_nameservers() : e.config().dns_upstream;
+          BERTH_ASSIGN(resolver, network::Resolver::start(child, up));
+        }
+        return {};
+      };
     }
+    // The embedded DNS answers from the database: names follow what runs now.
+    const network::NameLookup lookup = [&](const std::string& name, bool* known) -> std::vector<uint32_t> {
+      *known = false;
+      if (!open_db()) return {};
+      auto r = network::resolve(e, id, name, known);
+      return r ? *r : std::vector<uint32_t>{};
+    };
     if (networks.share_pid > 0) {
       std::string ns = "/proc/" + std::to_string(networks.share_pid) + "/ns/net";
       sc.new_netns = false;
@@ -361,14 +377,20 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
                                       {cli_gone ? -1 : chan, POLLIN, 0},
                                       {listener, POLLIN, 0}};
       for (const auto& cl : clients) p.push_back({cl.fd, POLLIN, 0});
+      const size_t dns_at = p.size();
+      if (resolver && !exited) resolver->add_poll_fds(&p);
       // After the first process exits the namespace's other processes are killed by the
       // kernel and the pipes close; the timeout only guards against a descriptor passed on.
-      int r = ::poll(p.data(), p.size(), exited ? 2000 : -1);
+      int timeout = exited ? 2000 : -1;
+      if (resolver && !exited && resolver->next_timeout_ms() >= 0) timeout = resolver->next_timeout_ms();
+      int r = ::poll(p.data(), p.size(), timeout);
       if (r < 0) {
         if (errno == EINTR) continue;
         break;
       }
-      if (r == 0) break;
+      if (r == 0 && exited) break;
+      if (resolver && !exited && p.size() > dns_at) resolver->handle(&p[dns_at], p.size() - dns_at, lookup);
+      if (r == 0) continue;
       for (int i = 0; i < 2; ++i) {
         if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t n = ::read(p[i].fd, buf, sizeof buf);
@@ -391,7 +413,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
         int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) clients.push_back({fd, open_stdin, {}});
       }
-      for (size_t k = 5; k < p.size(); ++k) {
+      for (size_t k = 5; k < dns_at; ++k) {
         if (p[k].fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         for (auto& cl : clients) {
           if (cl.fd == p[k].fd) client_input(cl);

@@ -527,11 +527,40 @@ Status join(const std::vector<Attachment>& attachments, pid_t pid, bool default_
     if (!joined) return std::move(joined).error().wrap("join network " + a.network.name);
     if (gateway.empty() && !joined->disable_gateway) gateway = joined->gateway;
   }
-  if (!gateway.empty() && default_route) {
-    BERTH_ASSIGN(auto nl, sdk::Netlink::open(sandbox));
-    BERTH_TRY(nl.add_route({"0.0.0.0/0", gateway, 0}));
-  }
+  BERTH_ASSIGN(auto nl, sdk::Netlink::open(sandbox));
+  // lo now rather than when the container's process gets to it: the embedded DNS server
+  // binds 127.0.0.11 right after this.
+  BERTH_TRY(nl.set_up("lo"));
+  if (!gateway.empty() && default_route) BERTH_TRY(nl.add_route({"0.0.0.0/0", gateway, 0}));
   return {};
+}
+
+bool wants_dns(const std::vector<Attachment>& attachments) {
+  return std::any_of(attachments.begin(), attachments.end(), [](const Attachment& a) {
+    return !a.network.predefined && a.driver->capabilities().supports_dns;
+  });
+}
+
+Result<std::vector<uint32_t>> resolve(Engine& e, const std::string& container_id, const std::string& name, bool* known) {
+  *known = false;
+  // Endpoint rows exist while their containers run: a stopped container is gone from the
+  // answers, a restarted one answers with its new address.
+  BERTH_ASSIGN(auto st, e.db().prepare(
+      "SELECT DISTINCT e2.ip FROM endpoints e1 "
+      "JOIN networks n ON n.id = e1.network_id AND json_extract(n.spec, '$.Predefined') IS NULL "
+      "JOIN endpoints e2 ON e2.network_id = e1.network_id AND e2.ip != 0 "
+      "JOIN containers c ON c.id = e2.container_id "
+      "WHERE e1.container_id = ?1 AND (lower(c.name) = ?2 OR substr(c.id, 1, 12) = ?2 OR c.id = ?2 OR "
+      "EXISTS (SELECT 1 FROM json_each(e2.spec, '$.Aliases') a WHERE lower(a.value) = ?2)) ORDER BY e2.ip"));
+  st.bind(1, container_id).bind(2, name);
+  std::vector<uint32_t> out;
+  for (;;) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    out.push_back(static_cast<uint32_t>(st.integer(0)));
+  }
+  *known = !out.empty();
+  return out;
 }
 
 Status publish(Engine& e, Attachment& a, std::vector<sdk::PortMapping> mappings) {

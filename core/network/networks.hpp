@@ -134,6 +134,14 @@ void leave(const std::vector<Attachment>& attachments, pid_t pid);
 // Idempotent; used at exit, by reconcile() for runs that ended unobserved, and by rm.
 Status release(Engine& e, const std::string& container_id);
 
+// Whether the container gets the embedded DNS server: it is on a user-defined network whose
+// driver serves names (on the default bridge names do not resolve, as with Docker).
+bool wants_dns(const std::vector<Attachment>& attachments);
+// What the embedded DNS answers `container_id` for `name` (lower case): the addresses of
+// the containers on the user-defined networks it shares whose name, short or full id, or
+// network alias is `name`. `known` false when nothing matched.
+Result<std::vector<uint32_t>> resolve(Engine& e, const std::string& container_id, const std::string& name, bool* known);
+
 // The container's requests, read from its spec.
 std::vector<Request> requests_of(const nlohmann::json& spec);
 

@@ -44,10 +44,16 @@ class Networks : public BerthTest {
     int a = 100 + static_cast<int>(std::stoul(r.substr(0, 2), nullptr, 16) % 128);
     int b = static_cast<int>(std::stoul(r.substr(2, 2), nullptr, 16));
     prefix_ = "10." + std::to_string(a) + "." + std::to_string(b) + ".";
-    configure("[networks.default]\nname = \"bridge\"\ndriver = \"bridge\"\nsubnet = \"" + prefix_ +
+    write_config();
+    import_busybox();
+  }
+
+  // The test's stack; `dns_upstream` (a resolver the test runs on 127.0.0.1) when set.
+  void write_config(const std::string& dns_upstream = "") {
+    std::string dns = dns_upstream.empty() ? "" : "[networks]\ndns_upstream = [\"" + dns_upstream + "\"]\n";
+    configure(dns + "[networks.default]\nname = \"bridge\"\ndriver = \"bridge\"\nsubnet = \"" + prefix_ +
               "0/24\"\ngateway = \"" + prefix_ + "1\"\n[drivers.\"network.bridge\"]\nbridge_name = \"" + bridge_ +
               "\"\nnft_table = \"" + table_ + "\"\n");
-    import_busybox();
   }
 
   void TearDown() override {
@@ -129,10 +135,13 @@ TEST_F(Networks, DefaultBridgeGivesVethAddressesInOrderAndNat) {
   // Containers reach each other, and the host reaches them, by address.
   EXPECT_EQ(berth({"exec", a, "ping", "-c", "1", "-W", "2", prefix_ + "3"}).code, 0);
   EXPECT_EQ(exec({"/bin/busybox", "ping", "-c", "1", "-W", "2", prefix_ + "2"}).code, 0);
-  // On the default bridge names do not resolve.
+  // On the default bridge names do not resolve: no hosts line, no embedded DNS server, and
+  // resolv.conf is the host's. (Nothing here asks a real resolver: no query may leave.)
   std::string bname = inspect(b)["Name"].get<std::string>().substr(1);
-  Output by_name = berth({"exec", a, "ping", "-c", "1", "-W", "1", bname});
-  EXPECT_NE(by_name.code, 0);
+  EXPECT_EQ(ok({"exec", a, "cat", "/etc/hosts"}).find(bname), std::string::npos);
+  EXPECT_EQ(ok({"exec", a, "cat", "/etc/resolv.conf"}).find("127.0.0.11"), std::string::npos);
+  Output by_name = berth({"exec", a, "nslookup", bname, "127.0.0.11"});
+  EXPECT_NE(by_name.code, 0) << by_name.out;
   // The container's own line in its hosts file.
   EXPECT_NE(ok({"exec", a, "cat", "/etc/hosts"}).find(prefix_ + "2\t" + a.substr(0, 12)), std::string::npos);
   // Outbound NAT for the subnet, in the driver's own table.
@@ -483,6 +492,90 @@ TEST_F(Networks, ConnectAndDisconnectRunningContainers) {
   ok({"start", c});
   EXPECT_EQ(ok({"exec", c, "ls", "/sys/class/net"}), "eth0\neth1\nlo");
   EXPECT_NE(ip_on(c, n2), "");
+}
+
+// A DNS server for the test on 127.0.0.1 (dnsmasq, answering one name itself and refusing
+// the rest), so that forwarded queries never leave the machine.
+class UpstreamDns {
+ public:
+  UpstreamDns() {
+    port_ = 20000 + static_cast<int>(std::stoul(random_suffix().substr(0, 4), nullptr, 16) % 20000);
+    pid_ = fork();
+    if (pid_ == 0) {
+      execlp("dnsmasq", "dnsmasq", "--keep-in-foreground", ("--port=" + std::to_string(port_)).c_str(),
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+             "--pid-file=", "--address=/outside.test/192.0.2.77", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (trim(exec({"sh", "-c", "ss -Hlun 'sport = :" + std::to_string(port_) + "' | wc -l"}).out) != "0") break;
+      usleep(20000);
+    }
+  }
+  ~UpstreamDns() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// The addresses nslookup printed for `name` (A records only), in order.
+std::vector<std::string> looked_up(const std::string& out) {
+  std::vector<std::string> ips;
+  bool answers = false;
+  for (const auto& l : lines(out)) {
+    if (l.rfind("Name:", 0) == 0) answers = true;
+    if (answers && l.rfind("Address:", 0) == 0) ips.push_back(trim(l.substr(8)));
+  }
+  return ips;
+}
+
+TEST_F(Networks, EmbeddedDnsAnswersNamesAliasesAndForwardsTheRest) {
+  UpstreamDns upstream;
+  write_config(upstream.address());
+  std::string net = unique("dns");
+  ok({"network", "create", "--subnet", "10.250.31.0/24", net});
+  std::string n1 = unique("web"), n2 = unique("web");
+  std::string w1 = ok({"run", "-d", "--name", n1, "--network", net, "--network-alias", "search", "busybox", "sleep", "60"});
+  std::string w2 = ok({"run", "-d", "--name", n2, "--network", net, "--net-alias", "search", "busybox", "sleep", "60"});
+  std::string ip1 = ip_on(w1, net), ip2 = ip_on(w2, net);
+  std::string client = ok({"run", "-d", "--network", net, "busybox", "sleep", "60"});
+  auto ask = [&](const std::string& name) {
+    return looked_up(berth({"exec", client, "nslookup", "-type=a", name}).out);
+  };
+  EXPECT_EQ(ok({"exec", client, "cat", "/etc/resolv.conf"}), "nameserver 127.0.0.11\noptions ndots:0");
+  EXPECT_EQ(ask(n1), std::vector<std::string>{ip1});
+  EXPECT_EQ(ask(w2.substr(0, 12)), std::vector<std::string>{ip2});
+  // The alias answers with both, rotated on each query.
+  auto first = ask("search"), second = ask("search");
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(std::set<std::string>(first.begin(), first.end()), (std::set<std::string>{ip1, ip2}));
+  EXPECT_NE(first, second);
+  // What the programs' resolver sees: ping finds the address by name.
+  EXPECT_NE(ok({"exec", client, "ping", "-c", "1", "-W", "2", n1}).find(ip1), std::string::npos);
+  // Other names go to the upstream (the test's resolver on 127.0.0.1).
+  EXPECT_EQ(ask("outside.test"), std::vector<std::string>{"192.0.2.77"});
+  // Live state: a stopped container is gone; a restarted one answers with its address now.
+  ok({"stop", "-t", "0", w1});
+  EXPECT_EQ(ask("search"), std::vector<std::string>{ip2});
+  EXPECT_TRUE(ask(n1).empty());
+  ok({"run", "-d", "--network", net, "busybox", "sleep", "60"});  // takes the next address
+  ok({"start", w1});
+  std::string ip1_now = ip_on(w1, net);
+  EXPECT_NE(ip1_now, ip1);
+  EXPECT_EQ(ask(n1), std::vector<std::string>{ip1_now});
+  // Containers on other networks are not seen.
+  std::string other_net = unique("dns");
+  ok({"network", "create", "--subnet", "10.250.32.0/24", other_net});
+  std::string stranger = ok({"run", "-d", "--network", other_net, "busybox", "sleep", "60"});
+  EXPECT_TRUE(looked_up(berth({"exec", stranger, "nslookup", "-type=a", n2}).out).empty());
 }
 }  // namespace
 }  // namespace berth::it
