@@ -64,6 +64,8 @@ struct CreateRequest {
   std::vector<std::string> publish;     // -p [[HOSTIP:][HOSTPORT]:]CTRPORT[/PROTO]
   bool publish_all = false;             // -P: every exposed port, on a chosen host port
   std::vector<std::string> expose;      // --expose PORT[/PROTO]
+  std::vector<std::string> links;       // --link NAME[:ALIAS]
+  std::vector<std::string> add_hosts;   // --add-host HOST:IP
   std::string workdir;                  // -w
   std::string user;                     // -u
   std::string hostname;                 // -h

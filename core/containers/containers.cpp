@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -856,6 +857,33 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   // Without a namespace of its own (host) or a network (none) there is nothing to publish
   // to; Docker drops them (the CLI warns for host).
   if (!net.choice.needs_endpoint) published.clear();
+  json extra_hosts = json::array();
+  for (const auto& h : req.add_hosts) {
+    auto sep = h.find(':');
+    if (sep == std::string::npos) sep = h.find('=');
+    std::string host = sep == std::string::npos ? "" : h.substr(0, sep);
+    std::string ip = sep == std::string::npos ? "" : h.substr(sep + 1);
+    unsigned char buf[16];
+    if (host.empty() || (::inet_pton(AF_INET, ip.c_str(), buf) != 1 && ::inet_pton(AF_INET6, ip.c_str(), buf) != 1)) {
+      return make_error(Code::InvalidArgument, "invalid argument \"" + h + "\" for \"--add-host\" flag: expected HOST:IP");
+    }
+    extra_hosts.push_back(host + ":" + ip);
+  }
+  json links = json::array(), link_strings = json::array();
+  for (const auto& l : req.links) {
+    auto sep = l.find(':');
+    std::string target = l.substr(0, sep);
+    std::string alias = sep == std::string::npos ? target : l.substr(sep + 1);
+    auto other = find(e, target);
+    if (!other) {
+      return make_error(Code::NotFound, "could not get container for " + target + ": No such container: " + target);
+    }
+    if (!net.container.empty() || net.host_namespace) {
+      return make_error(Code::InvalidArgument, "conflicting options: --link and the " + net.name + " network mode");
+    }
+    links.push_back({{"Id", other->id}, {"Name", other->name}, {"Alias", alias}});
+    link_strings.push_back(other->name + ":" + alias);  // Docker's "/db:/web/db" once the name is known
+  }
   BERTH_TRY(validate_resources(req.resources));
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
   BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
@@ -943,6 +971,9 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
        {{"Binds", binds.empty() ? json(nullptr) : bind_strings},
         {"NetworkMode", net.name},
         {"PortBindings", network::port_bindings_json(published)},
+        {"ExtraHosts", extra_hosts.empty() ? json(nullptr) : extra_hosts},
+        {"Links", link_strings.empty() ? json(nullptr) : link_strings},
+        {"BerthLinks", links},
         {"AutoRemove", req.auto_remove},
         {"LogConfig", log_config},
         {"Memory", req.resources.memory},
@@ -973,6 +1004,14 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   pid_t me = ::getpid();
   for (int attempt = 0;; ++attempt) {
     if (req.name.empty()) name = generate_name(attempt);
+    if (!link_strings.empty()) {
+      json shown = json::array();
+      for (const auto& l : link_strings) {
+        std::string s = l.get<std::string>();
+        shown.push_back("/" + s.substr(0, s.find(':')) + ":/" + name + "/" + s.substr(s.find(':') + 1));
+      }
+      spec["HostConfig"]["Links"] = shown;
+    }
     BERTH_ASSIGN(auto ins, e.db().prepare(
         "INSERT INTO containers(id, name, image_id, created_ns, state, owner_pid, owner_start, spec) "
         "VALUES (?, ?, ?, ?, 'creating', ?, ?, ?)"));
@@ -1001,6 +1040,10 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   if (net.host_namespace) {
     auto h = fs::read_file("/etc/hosts");
     if (h) hosts = *h;
+  }
+  for (const auto& h : extra_hosts) {
+    std::string s = h.get<std::string>();
+    hosts += s.substr(s.find(':') + 1) + "\t" + s.substr(0, s.find(':')) + "\n";
   }
   BERTH_TRY(fs::write_file_atomic(dir + "/hosts", hosts, 0644, fs::Durability::Atomic));
   BERTH_TRY(fs::write_file_atomic(dir + "/resolv.conf", container_resolv_conf(net.host_namespace), 0644,
@@ -1086,14 +1129,57 @@ static Status write_in_place(const std::string& path, const std::string& text) {
   return {};
 }
 
-static Status write_hosts_file(Engine& e, const Container& c, const std::vector<network::Attachment>& attachments) {
-  std::string text = kHostsFile;
-  std::string hostname = c.spec.value("Config", json::object()).value("Hostname", c.short_id());
-  for (const auto& a : attachments) {
-    if (a.endpoint.ip != 0) {
-      text += a.endpoint.address() + "\t" + hostname + "\n";
-      break;
+// The first address a running container has, "" when none.
+static std::string first_address(Engine& e, const std::string& id) {
+  auto eps = network::endpoints_of_container(e, id);
+  if (eps) {
+    for (const auto& ep : *eps) {
+      if (ep.ip != 0) return ep.address();
     }
+  }
+  return "";
+}
+
+// The hosts file of a container on a network: localhost and ip6 lines, its own address
+// and hostname, --add-host lines, and one line per --link (IP ALIAS NAME ID12) for the
+// linked containers that run.
+static Status write_hosts_file(Engine& e, const Container& c);
+
+// The running containers that --link to `id` see its address now (a restart may change it).
+static void refresh_linkers(Engine& e, const std::string& id) {
+  auto st = e.db().prepare(
+      "SELECT id FROM containers WHERE state = 'running' AND EXISTS (SELECT 1 FROM "
+      "json_each(spec, '$.HostConfig.BerthLinks') l WHERE json_extract(l.value, '$.Id') = ?)");
+  if (!st) return;
+  st->bind(1, id);
+  std::vector<std::string> ids;
+  while (true) {
+    auto row = st->step();
+    if (!row || !*row) break;
+    ids.push_back(st->text(0));
+  }
+  for (const auto& linker : ids) {
+    if (auto c = find(e, linker); c) (void)write_hosts_file(e, *c);
+  }
+}
+
+static Status write_hosts_file(Engine& e, const Container& c) {
+  std::string text = kHostsFile;
+  json hc = c.spec.value("HostConfig", json::object());
+  std::string hostname = c.spec.value("Config", json::object()).value("Hostname", c.short_id());
+  if (std::string own = first_address(e, c.id); !own.empty()) text += own + "\t" + hostname + "\n";
+  for (const auto& h : hc.value("ExtraHosts", json::array())) {
+    if (!h.is_string()) continue;
+    std::string s = h.get<std::string>();
+    text += s.substr(s.find(':') + 1) + "\t" + s.substr(0, s.find(':')) + "\n";
+  }
+  for (const auto& l : hc.value("BerthLinks", json::array())) {
+    auto target = find(e, l.value("Id", ""));
+    if (!target || !(target->running() || target->state == "starting")) continue;
+    std::string ip = first_address(e, target->id);
+    if (ip.empty()) continue;
+    std::string alias = l.value("Alias", target->name);
+    text += ip + "\t" + (alias != target->name ? alias + " " : "") + target->name + " " + target->short_id() + "\n";
   }
   return write_in_place(e.container_dir(c.id) + "/hosts", text);
 }
@@ -1132,6 +1218,13 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
   // Addresses are leased here, where the database is open; the monitor, a fork of this
   // process, joins them to the container's namespace between clone and exec.
+  for (const auto& l : c.spec.value("HostConfig", json::object()).value("BerthLinks", json::array())) {
+    auto target = find(e, l.value("Id", ""));
+    if (!target || !target->running()) {
+      return make_error(Code::Conflict, "Cannot link to a non running container: /" + l.value("Name", std::string("?")) +
+                                            " AS /" + c.name + "/" + l.value("Alias", std::string("?")));
+    }
+  }
   network::Plan plan;
   std::vector<network::Attachment>& attachments = plan.attachments;
   if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {
@@ -1154,10 +1247,11 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     if (!attachments.empty() && !report.started) (void)network::release(e, c.id);
   });
   if (!attachments.empty()) {
-    BERTH_TRY(write_hosts_file(e, c, attachments));
+    BERTH_TRY(write_hosts_file(e, c));
     if (network::wants_dns(attachments)) BERTH_TRY(write_in_place(e.container_dir(c.id) + "/resolv.conf", kEmbeddedDnsResolvConf));
     auto bindings = network::port_bindings_of(c.spec.value("HostConfig", json::object()).value("PortBindings", json::object()));
     BERTH_TRY(network::publish(e, attachments.front(), bindings));
+    refresh_linkers(e, c.id);
   }
   util::timing_mark("start: networks attached");
   int chan[2];

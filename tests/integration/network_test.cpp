@@ -577,5 +577,45 @@ TEST_F(Networks, EmbeddedDnsAnswersNamesAliasesAndForwardsTheRest) {
   std::string stranger = ok({"run", "-d", "--network", other_net, "busybox", "sleep", "60"});
   EXPECT_TRUE(looked_up(berth({"exec", stranger, "nslookup", "-type=a", n2}).out).empty());
 }
+
+TEST_F(Networks, LinksAndExtraHostsInTheHostsFile) {
+  std::string db = unique("db");
+  std::string target = ok({"run", "-d", "--name", db, "busybox", "sleep", "60"});
+  std::string web = ok({"run", "-d", "--link", db + ":database", "--add-host", "printer.lan:10.9.8.7",
+                        "--add-host", "v6.lan:fd00::7", "busybox", "sleep", "60"});
+  std::string hosts_path = ok({"inspect", "-f", "{{.HostsPath}}", web});
+  std::string hosts = read_file(hosts_path);
+  EXPECT_EQ(ok({"exec", web, "cat", "/etc/hosts"}) + "\n", hosts);
+  for (const std::string& line : {std::string("127.0.0.1\tlocalhost"), std::string("::1\tlocalhost ip6-localhost ip6-loopback"),
+                                  ip_of(web) + "\t" + web.substr(0, 12), std::string("10.9.8.7\tprinter.lan"),
+                                  std::string("fd00::7\tv6.lan"),
+                                  ip_of(target) + "\tdatabase " + db + " " + target.substr(0, 12)}) {
+    EXPECT_NE(hosts.find(line + "\n"), std::string::npos) << line << " in\n" << hosts;
+  }
+  // The link resolves by alias and by name.
+  EXPECT_EQ(berth({"exec", web, "ping", "-c", "1", "-W", "2", "database"}).code, 0);
+  json j = inspect(web);
+  EXPECT_EQ(j["HostConfig"]["Links"][0], "/" + db + ":/" + j["Name"].get<std::string>().substr(1) + "/database");
+  // The linked container restarts with a new address: the line follows it.
+  ok({"stop", "-t", "0", db});
+  ok({"run", "-d", "busybox", "sleep", "60"});  // takes the address db had
+  ok({"start", db});
+  std::string now = ip_of(target);
+  EXPECT_NE(read_file(hosts_path).find(now + "\tdatabase " + db), std::string::npos) << read_file(hosts_path);
+  EXPECT_NE(ok({"exec", web, "cat", "/etc/hosts"}).find(now + "\tdatabase"), std::string::npos);
+  // Missing or stopped targets, and bad --add-host values, are refused; nothing is made.
+  size_t before = all_container_ids().size();
+  Output missing = berth({"run", "--rm", "--link", "nosuch" + random_suffix(), "busybox", "true"});
+  EXPECT_EQ(missing.code, 125);
+  EXPECT_NE(missing.err.find("No such container"), std::string::npos) << missing.err;
+  ok({"stop", "-t", "0", db});
+  Output stopped = berth({"run", "--rm", "--link", db, "busybox", "true"});
+  EXPECT_EQ(stopped.code, 125);
+  EXPECT_NE(stopped.err.find("Cannot link to a non running container"), std::string::npos) << stopped.err;
+  Output bad = berth({"run", "--rm", "--add-host", "nocolon", "busybox", "true"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_NE(bad.err.find("--add-host"), std::string::npos) << bad.err;
+  EXPECT_EQ(all_container_ids().size(), before);
+}
 }  // namespace
 }  // namespace berth::it
