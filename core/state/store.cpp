@@ -122,6 +122,10 @@ Status Stmt::run() {
     if (!row) return {};
   }
 }
+void Stmt::reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+}
 std::string Stmt::text(int col) const {
   const auto* p = sqlite3_column_text(s_, col);
   return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),

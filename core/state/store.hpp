@@ -31,6 +31,7 @@ class Stmt {
   // True while a row is available; errors become an Error.
   Result<bool> step();
   Status run();  // step until done
+  void reset();  // ready to step again (bindings cleared), for statements kept across uses
   std::string text(int col) const;
   int64_t integer(int col) const;
   bool is_null(int col) const;

@@ -360,9 +360,11 @@ Status BridgeDriver::leave(const sdk::NetworkSpec&, const sdk::EndpointSpec& end
   return {};
 }
 
-Status BridgeDriver::delete_endpoint(const sdk::NetworkSpec& network, const sdk::EndpointSpec& endpoint) {
+Status BridgeDriver::delete_endpoint(const sdk::NetworkSpec&, const sdk::EndpointSpec& endpoint) {
+  // The veth pair belongs to join()/leave(), and to the container's namespace: when that
+  // dies the kernel removes both ends. Waiting for it here would cost every exit a
+  // veth deletion (an RCU grace period).
   std::vector<std::string> errors;
-  if (Status s = leave(network, endpoint, {}); !s) errors.push_back(s.error().what());
   if (fs::exists(ports_file(endpoint.endpoint_id))) {
     Lock lock(state_dir_ + "/lock");
     ::unlink(ports_file(endpoint.endpoint_id).c_str());
