@@ -99,7 +99,7 @@ cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cat <<MD
 ### $(date -u +%Y-%m-%d) on $(uname -n): $(nproc) CPUs ($cpu), kernel $(uname -r) — networking
 
-podman $(podman --version | awk '{print $3}') with netavark $(netavark --version 2>/dev/null | awk '{print $2}'), aardvark-dns, runc, cgroupfs.
+podman $(podman --version | awk '{print $3}') with netavark $(dpkg-query -W -f='${Version}' netavark), aardvark-dns $(dpkg-query -W -f='${Version}' aardvark-dns), runc, cgroupfs.
 
 | figure | berth | podman |
 |---|---|---|

@@ -210,9 +210,9 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
         return {};
       };
     }
-    // The embedded DNS answers from the database: names follow what runs now. Answers are
-    // kept until another berth process commits anything (SQLite's data_version changes),
-    // so a query for a known name costs one cheap pragma, not a join over the endpoints.
+    // The embedded DNS answers from the database: names follow what runs now. Every name
+    // the container can see is loaded in one query and kept until another berth process
+    // commits anything (SQLite's data_version changes), so a query costs one cheap pragma.
     const network::NameLookup lookup = [&](const std::string& name, bool* known) -> std::vector<uint32_t> {
       *known = false;
       if (!open_db()) return {};
@@ -225,18 +225,15 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       int64_t version = row && *row ? dns_version->integer(0) : -1;
       dns_version->reset();
       if (version != dns_seen || version < 0) {
-        dns_cache.clear();
+        auto all = network::names_for(e, id);
+        if (!all) return {};
+        dns_cache = std::move(*all);
         dns_seen = version;
       }
-      if (auto hit = dns_cache.find(name); hit != dns_cache.end()) {
-        *known = !hit->second.empty();
-        return hit->second;
-      }
-      auto r = network::resolve(e, id, name, known);
-      if (!r) return {};
-      if (dns_cache.size() > 4096) dns_cache.clear();
-      dns_cache[name] = *r;
-      return *r;
+      auto hit = dns_cache.find(name);
+      if (hit == dns_cache.end()) return {};
+      *known = true;
+      return hit->second;
     };
     if (networks.share_pid > 0) {
       std::string ns = "/proc/" + std::to_string(networks.share_pid) + "/ns/net";

@@ -541,25 +541,35 @@ bool wants_dns(const std::vector<Attachment>& attachments) {
   });
 }
 
-Result<std::vector<uint32_t>> resolve(Engine& e, const std::string& container_id, const std::string& name, bool* known) {
-  *known = false;
-  // Endpoint rows exist while their containers run: a stopped container is gone from the
-  // answers, a restarted one answers with its new address.
+Result<std::map<std::string, std::vector<uint32_t>>> names_for(Engine& e, const std::string& container_id) {
   BERTH_ASSIGN(auto st, e.db().prepare(
-      "SELECT DISTINCT e2.ip FROM endpoints e1 "
+      "SELECT DISTINCT c.name, c.id, e2.ip, e2.spec FROM endpoints e1 "
       "JOIN networks n ON n.id = e1.network_id AND json_extract(n.spec, '$.Predefined') IS NULL "
       "JOIN endpoints e2 ON e2.network_id = e1.network_id AND e2.ip != 0 "
-      "JOIN containers c ON c.id = e2.container_id "
-      "WHERE e1.container_id = ?1 AND (lower(c.name) = ?2 OR substr(c.id, 1, 12) = ?2 OR c.id = ?2 OR "
-      "EXISTS (SELECT 1 FROM json_each(e2.spec, '$.Aliases') a WHERE lower(a.value) = ?2)) ORDER BY e2.ip"));
-  st.bind(1, container_id).bind(2, name);
-  std::vector<uint32_t> out;
+      "JOIN containers c ON c.id = e2.container_id WHERE e1.container_id = ?"));
+  st.bind(1, container_id);
+  std::map<std::string, std::vector<uint32_t>> out;
+  auto add = [&](std::string name, uint32_t ip) {
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto& ips = out[name];
+    if (std::find(ips.begin(), ips.end(), ip) == ips.end()) ips.push_back(ip);
+  };
   for (;;) {
     BERTH_ASSIGN(bool row, st.step());
     if (!row) break;
-    out.push_back(static_cast<uint32_t>(st.integer(0)));
+    uint32_t ip = static_cast<uint32_t>(st.integer(2));
+    std::string id = st.text(1);
+    add(st.text(0), ip);
+    add(id, ip);
+    add(id.substr(0, 12), ip);
+    json spec = json::parse(st.text(3), nullptr, false);
+    if (spec.is_object()) {
+      for (const auto& a : spec.value("Aliases", json::array())) {
+        if (a.is_string()) add(a.get<std::string>(), ip);
+      }
+    }
   }
-  *known = !out.empty();
+  for (auto& [name, ips] : out) std::sort(ips.begin(), ips.end());
   return out;
 }
 

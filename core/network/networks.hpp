@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -137,10 +138,11 @@ Status release(Engine& e, const std::string& container_id);
 // Whether the container gets the embedded DNS server: it is on a user-defined network whose
 // driver serves names (on the default bridge names do not resolve, as with Docker).
 bool wants_dns(const std::vector<Attachment>& attachments);
-// What the embedded DNS answers `container_id` for `name` (lower case): the addresses of
-// the containers on the user-defined networks it shares whose name, short or full id, or
-// network alias is `name`. `known` false when nothing matched.
-Result<std::vector<uint32_t>> resolve(Engine& e, const std::string& container_id, const std::string& name, bool* known);
+// What the embedded DNS answers `container_id`: every name (lower case) of the containers
+// on the user-defined networks it shares (their names, short and full ids, network
+// aliases) with its addresses, ascending, in one query. Endpoint rows exist while their
+// containers run, so a stopped container is gone and a restarted one has its new address.
+Result<std::map<std::string, std::vector<uint32_t>>> names_for(Engine& e, const std::string& container_id);
 
 // The container's requests, read from its spec.
 std::vector<Request> requests_of(const nlohmann::json& spec);
