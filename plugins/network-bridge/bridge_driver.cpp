@@ -357,7 +357,11 @@ Status BridgeDriver::leave(const sdk::NetworkSpec&, const sdk::EndpointSpec& end
   BERTH_ASSIGN(auto host, sdk::Netlink::open());
   Status s = host.delete_link(host_veth_name(endpoint.endpoint_id));
   if (!s && s.error().code != Code::NotFound) return s;
-  return {};
+  // Every container's end puts the table right again (rules deleted or added by hand).
+  // The engine calls leave() after a container's exit has been reported, where nobody
+  // waits for it; a start does not pay for this.
+  Lock lock(state_dir_ + "/lock");
+  return apply_table();
 }
 
 Status BridgeDriver::delete_endpoint(const sdk::NetworkSpec&, const sdk::EndpointSpec& endpoint) {
