@@ -254,9 +254,20 @@ Result<std::vector<Network>> list(Engine& e) {
 }
 
 Result<Network> find(Engine& e, const std::string& ref) {
-  BERTH_TRY(ensure_predefined(e));
   if (ref.empty()) return no_such_network(ref);
+  // The common case, one query: `run` names a network (or takes the default) that exists.
+  // The predefined rows are made, or follow a changed [networks.default], only when the
+  // name is not there or the default's row no longer matches the TOML.
+  const auto& def = e.config().default_network;
   BERTH_ASSIGN(auto by_name, query(e, "WHERE name = ?", ref));
+  if (!by_name.empty()) {
+    const Network& n = by_name.front();
+    bool stale_default = n.predefined && n.name == def.name &&
+                         (n.driver != def.driver || n.subnet != def.subnet || n.gateway != def.gateway);
+    if (!stale_default) return n;
+  }
+  BERTH_TRY(ensure_predefined(e));
+  BERTH_ASSIGN(by_name, query(e, "WHERE name = ?", ref));
   if (!by_name.empty()) return by_name.front();
   if (ref.find_first_not_of("0123456789abcdef") == std::string::npos) {
     BERTH_ASSIGN(auto by_id, query(e, "WHERE substr(id, 1, " + std::to_string(ref.size()) + ") = ?", ref));
