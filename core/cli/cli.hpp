@@ -106,6 +106,7 @@ int cmd_stats(Cli& cli, const std::vector<std::string>& args);
 void register_image_commands(std::map<std::string, Command>& table);
 void register_system_commands(std::map<std::string, Command>& table);
 void register_network_commands(std::map<std::string, Command>& table);
+void register_volume_commands(std::map<std::string, Command>& table);
 
 // JSON documents of `inspect`, in Docker's field order.
 nlohmann::ordered_json container_json(Engine& e, const containers::Container& c);

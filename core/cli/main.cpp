@@ -22,6 +22,7 @@ void usage() {
                "  container   Manage containers\n"
                "  image       Manage images\n"
                "  network     Manage networks\n"
+               "  volume      Manage volumes\n"
                "  system      Manage berth\n\n"
                "Container Commands:\n"
                "  create  start  attach  exec  top  stats  stop  restart  kill  pause  unpause  rename  wait  rm  logs  inspect\n\n"
@@ -83,9 +84,10 @@ int main(int argc, char** argv) {
   register_image_commands(table);
   register_system_commands(table);
   register_network_commands(table);
+  register_volume_commands(table);
 
   std::string name = args[i++];
-  bool group = name == "container" || name == "image" || name == "system" || name == "network";
+  bool group = name == "container" || name == "image" || name == "system" || name == "network" || name == "volume";
   if (group && i < args.size() && table.count(name + " " + args[i])) {
     name += " " + args[i++];
   } else if (group) {

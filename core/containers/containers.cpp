@@ -25,6 +25,7 @@
 #include "network/ipam.hpp"
 #include "network/networks.hpp"
 #include "network/ports.hpp"
+#include "volumes/volumes.hpp"
 #include "runtime/cgroups.hpp"
 #include "util/util.hpp"
 
@@ -137,6 +138,7 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base,
 struct ParsedBind {
   std::string source, destination, mode;
   bool rw = true;
+  bool volume = false;  // source is a volume's name (-v NAME:/path)
 };
 
 std::string clean_path(const std::string& p) {
@@ -166,15 +168,25 @@ Result<ParsedBind> parse_bind(const std::string& spec) {
   ParsedBind b;
   b.source = parts[0];
   b.destination = parts[1];
-  if (b.source.empty() || b.source[0] != '/') {
-    return invalid("named volumes need the volume driver, which this berth does not load yet");
+  if (b.source.empty()) return invalid("empty source");
+  if (b.source[0] != '/') {
+    // A named volume, made on first use. (Docker's rule for names.)
+    b.volume = true;
+    if (b.source.size() < 2 || !std::isalnum(static_cast<unsigned char>(b.source[0])) ||
+        b.source.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+            std::string::npos) {
+      return make_error(Code::InvalidArgument, "create " + b.source + ": \"" + b.source +
+                                                   "\" includes invalid characters for a local volume name, only "
+                                                   "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a "
+                                                   "host directory, use absolute path");
+    }
   }
   if (b.destination.empty() || b.destination[0] != '/') {
     return invalid("invalid mount path: '" + b.destination + "' mount path must be absolute");
   }
   b.destination = clean_path(b.destination);
   if (b.destination == "/") return invalid("invalid mount path: '/' is not allowed");
-  b.source = clean_path(b.source);
+  if (!b.volume) b.source = clean_path(b.source);
   if (parts.size() == 3) {
     b.mode = parts[2];
     for (const auto& opt : util::split(parts[2], ',')) {
@@ -384,6 +396,7 @@ Result<bool> end_orphaned_run(Engine& e, const Container& c) {
   if (!mine) return false;
   release_cgroups(c.runtime, c.id);
   (void)network::release(e, c.id);
+  volumes::unmount_all(e, c.id, volumes::uses_of(c.spec));
   BERTH_ASSIGN(auto st, e.db().prepare(
       "UPDATE containers SET state = ?, exit_code = ?, finished_ns = ?, error = ?, pid = 0, "
       "monitor_pid = 0, monitor_start = 0, owner_pid = 0, owner_start = 0, runtime = '{}', paused = 0 WHERE id = ?"));
@@ -939,13 +952,26 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   json mounts = json::array();
   json bind_strings = json::array();
   for (const auto& b : binds) {
+    bind_strings.push_back(b.source + ":" + b.destination + (b.mode.empty() ? "" : ":" + b.mode));
+    if (b.volume) {
+      // Made now if it does not exist (Docker's -v), with the host's default driver.
+      BERTH_ASSIGN(auto v, volumes::create(e, b.source, "", {}, {}));
+      mounts.push_back({{"Type", "volume"},
+                        {"Name", v.name},
+                        {"Source", v.mountpoint},
+                        {"Destination", b.destination},
+                        {"Driver", v.driver},
+                        {"Mode", b.mode.empty() ? "z" : b.mode},
+                        {"RW", b.rw},
+                        {"Propagation", ""}});
+      continue;
+    }
     mounts.push_back({{"Type", "bind"},
                       {"Source", b.source},
                       {"Destination", b.destination},
                       {"Mode", b.mode},
                       {"RW", b.rw},
                       {"Propagation", "rprivate"}});
-    bind_strings.push_back(b.source + ":" + b.destination + (b.mode.empty() ? "" : ":" + b.mode));
   }
   json spec = {
       {"Path", argv.front()},
@@ -1050,7 +1076,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                                      fs::Durability::Atomic));
   // Bind sources that do not exist are made as directories, as Docker does for -v.
   for (const auto& b : binds) {
-    if (!fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
+    if (!b.volume && !fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
   }
   util::timing_mark("create: files written");
   BERTH_TRY(e.storage().prepare(id, image->top_chain_id, {{"container", id}}).status());
@@ -1105,6 +1131,7 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   if (e.db().changes() != 1) return false;
   // The run's addresses go back to their pools (the monitor has taken the interfaces down).
   if (!network::requests_of(c.spec).empty()) (void)network::release(e, c.id);
+  volumes::unmount_all(e, c.id, volumes::uses_of(c.spec));
   if (auto_remove) BERTH_TRY(destroy(e, c.id));
   return true;
 }
@@ -1225,6 +1252,12 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
                                             " AS /" + c.name + "/" + l.value("Alias", std::string("?")));
     }
   }
+  // The container's volumes, for this run (the drivers count their users).
+  const auto volume_uses = volumes::uses_of(c.spec);
+  BERTH_TRY(volumes::mount_all(e, c.id, volume_uses));
+  sdk::ScopeGuard unmount_volumes([&] {
+    if (!report.started) volumes::unmount_all(e, c.id, volume_uses);
+  });
   network::Plan plan;
   std::vector<network::Attachment>& attachments = plan.attachments;
   if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {
@@ -1672,6 +1705,7 @@ Status destroy(Engine& e, const std::string& id) {
   if (c) release_cgroups(c->runtime, id);
   // (A run that ended unobserved may still hold endpoints.)
   if (c && !network::requests_of(c->spec).empty()) BERTH_TRY(network::release(e, id));
+  if (c) volumes::unmount_all(e, id, volumes::uses_of(c->spec));
   util::timing_mark("destroy: cgroups released");
   Status removed = e.storage().remove(id);
   if (!removed && removed.error().code != Code::NotFound) return removed;

@@ -274,4 +274,10 @@ std::vector<std::string> PluginHost::network_driver_names() const {
   return out;
 }
 
+std::vector<std::string> PluginHost::volume_driver_names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, s] : impl_->volumes) out.push_back(n);
+  return out;
+}
+
 }  // namespace berth::plugin_host

@@ -51,6 +51,7 @@ class PluginHost {
   Result<std::shared_ptr<sdk::VolumeDriver>> volume(const std::string& name);
   Result<std::shared_ptr<sdk::StorageDriver>> storage(const std::string& name);
   std::vector<std::string> network_driver_names() const;
+  std::vector<std::string> volume_driver_names() const;
 
  private:
   struct Impl;

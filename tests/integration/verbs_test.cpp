@@ -227,11 +227,13 @@ TEST_F(Verbs, SystemBootStartsWhatThePoliciesAsk) {
   std::string stopped = ok({"run", "-d", "--restart", "unless-stopped", "busybox", "sleep", "60"});
   std::string plain = ok({"run", "-d", "busybox", "sleep", "60"});
   ok({"stop", "-t", "0", stopped});
-  // A host that goes down takes every process with it: kill the monitors and containers.
+  // A host that goes down takes every process with it: kill the monitors, then the
+  // containers (the other order lets a monitor restart its container first).
+  std::vector<int> ctrs;
   for (const auto& id : {always, plain}) {
     int ctr = inspect(id)["State"]["Pid"];
     ASSERT_GT(ctr, 0);
-    kill(ctr, SIGKILL);
+    ctrs.push_back(ctr);
   }
   auto mine = [&] {
     std::vector<int> out;
@@ -242,6 +244,7 @@ TEST_F(Verbs, SystemBootStartsWhatThePoliciesAsk) {
   };
   for (int pid : mine()) kill(pid, SIGKILL);
   for (int i = 0; i < 100 && !mine().empty(); ++i) usleep(20000);
+  for (int ctr : ctrs) kill(ctr, SIGKILL);
   Output boot = berth({"system", "boot"});
   EXPECT_EQ(boot.code, 0) << boot.err;
   EXPECT_EQ(trim(boot.out), always);

@@ -1,0 +1,117 @@
+// Named volumes through the `local` driver (plugins/volume-local), with real containers.
+
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+
+namespace berth::it {
+namespace {
+
+using nlohmann::json;
+
+class Volumes : public BerthTest {
+ protected:
+  void SetUp() override {
+    BerthTest::SetUp();
+    import_busybox();
+  }
+  void TearDown() override {
+    for (const auto& id : all_container_ids()) berth({"rm", "-f", id});
+    Output pruned = berth({"volume", "prune", "-f"});
+    EXPECT_EQ(pruned.code, 0) << pruned.err;
+    EXPECT_EQ(ok({"volume", "ls", "-q"}), "") << "volumes left";
+    BerthTest::TearDown();
+  }
+};
+
+TEST_F(Volumes, CreateListInspectAndRemove) {
+  std::string name = unique("vol");
+  EXPECT_EQ(ok({"volume", "create", "--label", "team=blue", name}), name);
+  auto rows = lines(ok({"volume", "ls"}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(split_fields(rows[0]), (std::vector<std::string>{"DRIVER", "VOLUME", "NAME"}));
+  EXPECT_EQ(split_fields(rows[1]), (std::vector<std::string>{"local", name}));
+  json v = json::parse(ok({"volume", "inspect", name}))[0];
+  EXPECT_EQ(v["Name"], name);
+  EXPECT_EQ(v["Driver"], "local");
+  EXPECT_EQ(v["Scope"], "local");
+  EXPECT_EQ(v["Labels"]["team"], "blue");
+  EXPECT_EQ(v["Mountpoint"], state_ + "/volumes/" + name + "/_data");
+  EXPECT_FALSE(v["CreatedAt"].get<std::string>().empty());
+  EXPECT_TRUE(v["Options"].empty());
+  EXPECT_EQ(ok({"volume", "ls", "--filter", "label=team=blue", "-q"}), name);
+  EXPECT_EQ(ok({"volume", "ls", "--filter", "name=nomatch", "-q"}), "");
+  // A random name when none is given.
+  std::string anon = ok({"volume", "create"});
+  EXPECT_EQ(anon.size(), 64u);
+  EXPECT_EQ(ok({"volume", "rm", name, anon}), name + "\n" + anon);
+  EXPECT_FALSE(exists(state_ + "/volumes/" + name));
+  Output gone = berth({"volume", "inspect", name});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_NE(gone.err.find("no such volume"), std::string::npos) << gone.err;
+  // Bad names and options make nothing.
+  Output bad_opt = berth({"volume", "create", "-o", "colour=red", unique("vol")});
+  EXPECT_EQ(bad_opt.code, 1);
+  EXPECT_NE(bad_opt.err.find("colour"), std::string::npos) << bad_opt.err;
+  Output bad_name = berth({"volume", "create", "bad/name"});
+  EXPECT_EQ(bad_name.code, 1);
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), "");
+}
+
+TEST_F(Volumes, DataOutlivesContainersAndVolumesInUseStay) {
+  std::string name = unique("data");
+  // -v NAME:/path makes the volume on first use.
+  ok({"run", "--rm", "-v", name + ":/data", "busybox", "sh", "-c", "echo kept > /data/file"});
+  EXPECT_EQ(ok({"run", "--rm", "-v", name + ":/data:ro", "busybox", "cat", "/data/file"}), "kept");
+  Output ro = berth({"run", "--rm", "-v", name + ":/data:ro", "busybox", "touch", "/data/x"});
+  EXPECT_NE(ro.code, 0);
+  std::string c = ok({"create", "--name", unique("user"), "-v", name + ":/data", "busybox", "true"});
+  json m = json::parse(ok({"inspect", c}))[0]["Mounts"][0];
+  EXPECT_EQ(m["Type"], "volume");
+  EXPECT_EQ(m["Name"], name);
+  EXPECT_EQ(m["Driver"], "local");
+  EXPECT_EQ(m["Destination"], "/data");
+  EXPECT_EQ(m["Source"], state_ + "/volumes/" + name + "/_data");
+  // In use by a stopped container: refused, kept by prune, shown as not dangling.
+  Output busy = berth({"volume", "rm", name});
+  EXPECT_EQ(busy.code, 1);
+  EXPECT_NE(busy.err.find("volume is in use"), std::string::npos) << busy.err;
+  ok({"volume", "create", "spare-" + random_suffix()});
+  EXPECT_EQ(ok({"volume", "ls", "-q", "--filter", "dangling=false"}), name);
+  Output pruned = berth({"volume", "prune", "-f"});
+  EXPECT_EQ(pruned.code, 0);
+  EXPECT_EQ(pruned.out.find(name), std::string::npos) << pruned.out;
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), name);
+  // rm of the container leaves the data.
+  ok({"rm", c});
+  EXPECT_EQ(read_file(state_ + "/volumes/" + name + "/_data/file"), "kept\n");
+  EXPECT_EQ(ok({"volume", "rm", name}), name);
+}
+
+TEST_F(Volumes, LocalDriverOptionsTmpfsAndBind) {
+  // tmpfs with a size: mounted while a container uses it, gone after.
+  std::string t = unique("tmp");
+  ok({"volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m", t});
+  std::string c = ok({"run", "-d", "-v", t + ":/t", "busybox", "sleep", "60"});
+  EXPECT_NE(ok({"exec", c, "df", "-k", "/t"}).find(" 2048 "), std::string::npos);
+  EXPECT_EQ(mounts_containing(state_ + "/volumes/" + t + "/_data").size(), 1u);
+  ok({"rm", "-f", c});
+  EXPECT_TRUE(mounts_containing(state_ + "/volumes/" + t + "/_data").empty()) << "the tmpfs stayed mounted";
+  json v = json::parse(ok({"volume", "inspect", t}))[0];
+  EXPECT_EQ(v["Options"]["type"], "tmpfs");
+  EXPECT_EQ(v["Options"]["o"], "size=2m");
+  // o=bind of a host directory.
+  std::string host_dir = root_ + "/bound";
+  exec({"mkdir", "-p", host_dir});
+  write_file(host_dir + "/hello", "from the host\n");
+  std::string b = unique("bind");
+  ok({"volume", "create", "-o", "type=none", "-o", "device=" + host_dir, "-o", "o=bind", b});
+  EXPECT_EQ(ok({"run", "--rm", "-v", b + ":/in", "busybox", "cat", "/in/hello"}), "from the host");
+  EXPECT_TRUE(mounts_containing(host_dir).empty());
+  // Removing the volume never touches the directory it showed.
+  EXPECT_EQ(ok({"volume", "rm", b}), b);
+  EXPECT_EQ(read_file(host_dir + "/hello"), "from the host\n");
+}
+
+}  // namespace
+}  // namespace berth::it
