@@ -9,38 +9,12 @@ namespace berth::net::macvlan {
 
 namespace {
 
-struct Parsed {
-  std::string parent;
-  std::string mode;
-  std::string gateway;
-};
-
-Result<Parsed> parse(const sdk::NetworkSpec& spec) {
-  sdk::OptionReader r(spec.options, "network driver 'macvlan'");
-  Parsed p;
-  p.parent = r.get("parent");
-  BERTH_ASSIGN(p.mode, r.get_enum("macvlan_mode", "bridge", {"bridge", "private", "vepa", "passthru"}));
-  BERTH_TRY(r.finish());
-  if (p.parent.empty()) {
-    return make_error(Code::InvalidArgument, "network driver 'macvlan': -o parent=INTERFACE is required");
-  }
-  if (spec.ipv4.size() != 1 || spec.ipv4[0].subnet.empty()) {
-    return make_error(Code::InvalidArgument, "network driver 'macvlan' needs exactly one IPv4 subnet");
-  }
-  if (!spec.internal) p.gateway = spec.ipv4[0].gateway;
-  return p;
-}
-
-Status parent_exists(const std::string& parent) {
-  BERTH_ASSIGN(auto nl, sdk::Netlink::open());
-  auto link = nl.link(parent);
-  if (!link && link.error().code == Code::NotFound) {
-    return make_error(Code::NotFound, "network driver 'macvlan': parent interface '" + parent + "' does not exist");
-  }
-  return link.status();
-}
+constexpr const char* kParentOpt = "parent";
+constexpr const char* kModeOpt = "macvlan_mode";
 
 }  // namespace
+
+std::string temporary_link_name(const std::string& endpoint_id) { return "mv" + endpoint_id.substr(0, 8); }
 
 MacvlanDriver::MacvlanDriver(const sdk::DriverContext&) {}
 
@@ -56,14 +30,46 @@ sdk::NetworkCapabilities MacvlanDriver::capabilities() const {
   return c;
 }
 
-Status MacvlanDriver::validate_network(const sdk::NetworkSpec& spec) {
-  BERTH_ASSIGN(Parsed p, parse(spec));
-  return parent_exists(p.parent);
+Result<MacvlanNetwork> MacvlanDriver::parse(const sdk::NetworkSpec& spec) const {
+  sdk::OptionReader r(spec.options, "network driver 'macvlan'");
+  MacvlanNetwork n;
+  n.parent = r.get(kParentOpt);
+  BERTH_ASSIGN(n.mode, r.get_enum(kModeOpt, "bridge", {"bridge", "private", "vepa", "passthru"}));
+  BERTH_TRY(r.finish());
+  if (n.parent.empty()) {
+    return make_error(Code::InvalidArgument, "network driver 'macvlan': -o parent=INTERFACE is required");
+  }
+  if (spec.ipv4.size() != 1 || spec.ipv4[0].subnet.empty()) {
+    return make_error(Code::InvalidArgument, "network driver 'macvlan' needs exactly one IPv4 subnet");
+  }
+  if (!spec.internal) n.gateway = spec.ipv4[0].gateway;
+  return n;
 }
 
-Status MacvlanDriver::create_network(const sdk::NetworkSpec& spec) { return validate_network(spec); }
+Status MacvlanDriver::check_parent(const MacvlanNetwork& n) const {
+  BERTH_ASSIGN(auto nl, sdk::Netlink::open());
+  auto link = nl.link(n.parent);
+  if (!link && link.error().code == Code::NotFound) {
+    return make_error(Code::NotFound, "network driver 'macvlan': parent interface '" + n.parent + "' does not exist");
+  }
+  return link.status();
+}
 
-Status MacvlanDriver::restore(const sdk::NetworkSpec& spec) { return validate_network(spec); }
+Status MacvlanDriver::validate_network(const sdk::NetworkSpec& spec) {
+  BERTH_ASSIGN(MacvlanNetwork n, parse(spec));
+  return check_parent(n);
+}
+
+Status MacvlanDriver::create_network(const sdk::NetworkSpec& spec) {
+  BERTH_ASSIGN(MacvlanNetwork n, parse(spec));
+  return check_parent(n);
+}
+
+Status MacvlanDriver::restore(const sdk::NetworkSpec& spec) {
+  // Nothing of a network is kept in the kernel; only the parent can have gone.
+  BERTH_ASSIGN(MacvlanNetwork n, parse(spec));
+  return check_parent(n);
+}
 
 Status MacvlanDriver::delete_network(const sdk::NetworkSpec&) { return {}; }
 
@@ -71,7 +77,8 @@ Result<sdk::EndpointInfo> MacvlanDriver::create_endpoint(const sdk::NetworkSpec&
                                                          const sdk::EndpointSpec& endpoint) {
   BERTH_TRY(parse(network).status());
   if (endpoint.ipv4.empty()) {
-    return make_error(Code::InvalidArgument, "network driver 'macvlan': the endpoint has no address");
+    return make_error(Code::InvalidArgument, "network driver 'macvlan': endpoint " + endpoint.endpoint_id.substr(0, 12) +
+                                                 " has no address");
   }
   sdk::EndpointInfo info;
   info.mac = endpoint.mac;
@@ -81,28 +88,27 @@ Result<sdk::EndpointInfo> MacvlanDriver::create_endpoint(const sdk::NetworkSpec&
 
 Result<sdk::JoinResult> MacvlanDriver::join(const sdk::NetworkSpec& network, const sdk::EndpointSpec& endpoint,
                                             const sdk::Sandbox& sandbox) {
-  BERTH_ASSIGN(Parsed p, parse(network));
-  // Made on the parent (looked up in this, the host's, namespace) directly inside the
-  // container's: a temporary name cannot collide with the container's own interfaces.
-  const std::string temp = "mv" + endpoint.endpoint_id.substr(0, 8);
+  BERTH_ASSIGN(MacvlanNetwork n, parse(network));
+  // This process is in the host's namespace, where the parent is; the link is made in the
+  // container's, under a name no interface of the container has.
   BERTH_ASSIGN(auto host, sdk::Netlink::open());
-  BERTH_TRY(host.create_macvlan(temp, p.parent, p.mode, sandbox.sandbox_netns_fd));
   BERTH_ASSIGN(auto inside, sdk::Netlink::open(sandbox.sandbox_netns_fd));
-  std::string current = temp;
+  std::string current = temporary_link_name(endpoint.endpoint_id);
+  BERTH_TRY(host.create_macvlan(current, n.parent, n.mode, sandbox.sandbox_netns_fd));
   sdk::ScopeGuard undo([&] { (void)inside.delete_link(current); });
-  BERTH_TRY(inside.rename(temp, endpoint.interface_name));
+  BERTH_TRY(inside.rename(current, endpoint.interface_name));
   current = endpoint.interface_name;
   if (!endpoint.mac.empty()) BERTH_TRY(inside.set_mac(current, endpoint.mac));
   for (const auto& cidr : endpoint.ipv4) BERTH_TRY(inside.add_address(current, cidr));
   BERTH_TRY(inside.set_up(current));
   undo.dismiss();
   sdk::JoinResult r;
-  r.gateway = p.gateway;
+  r.gateway = n.gateway;
   return r;
 }
 
 Status MacvlanDriver::leave(const sdk::NetworkSpec&, const sdk::EndpointSpec& endpoint, const sdk::Sandbox& sandbox) {
-  // The link lives in the container's namespace only; a namespace that died took it along.
+  // The link lives in the container's namespace only: one that died took it along.
   if (sandbox.sandbox_netns_fd < 0) return {};
   BERTH_ASSIGN(auto inside, sdk::Netlink::open(sandbox.sandbox_netns_fd));
   Status s = inside.delete_link(endpoint.interface_name);
@@ -110,7 +116,10 @@ Status MacvlanDriver::leave(const sdk::NetworkSpec&, const sdk::EndpointSpec& en
   return {};
 }
 
-Status MacvlanDriver::delete_endpoint(const sdk::NetworkSpec&, const sdk::EndpointSpec&) { return {}; }
+Status MacvlanDriver::delete_endpoint(const sdk::NetworkSpec&, const sdk::EndpointSpec&) {
+  // create_endpoint() reserved nothing.
+  return {};
+}
 
 }  // namespace berth::net::macvlan
 
