@@ -228,7 +228,7 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
   if (!cidfile.empty()) {
     if (Status s = sdk::fs::write_file_atomic(cidfile, c->id, 0644, sdk::fs::Durability::Atomic); !s) {
       run_error("failed to create the container ID file: " + s.error().what());
-      if (auto now = containers::find(e, c->id); now) (void)containers::remove(e, *now, true);
+      if (auto now = containers::find(e, c->id); now) (void)containers::remove(e, *now, true, true);
       return std::nullopt;
     }
   }
@@ -272,7 +272,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
     if (!e->db_open()) {
       // (the state could not be reopened after the fork; reconcile() cleans up later)
     } else if (auto now = containers::find(*e, c->id); now) {
-      (void)containers::remove(*e, *now, true);
+      (void)containers::remove(*e, *now, true, true);
       (void)containers::sweep(*e);
     }
     if (p.vm.count("cidfile")) ::unlink(p.vm["cidfile"].as<std::string>().c_str());
@@ -368,7 +368,8 @@ int cmd_rm(Cli& cli, const std::vector<std::string>& args) {
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
   bool force = p.vm["force"].as<bool>();
-  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::remove(e, c, force); });
+  bool vols = p.vm["volumes"].as<bool>();
+  return for_each_container(cli, p.args, [&](Engine& e, const Container& c) { return containers::remove(e, c, force, vols); });
 }
 
 // A signal by name ("KILL", "SIGKILL", "sigterm") or number, as docker kill -s takes it.

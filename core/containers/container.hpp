@@ -214,7 +214,10 @@ Status connect(Engine& e, const Container& c, const std::string& network_ref, co
 Status disconnect(Engine& e, const Container& c, const std::string& network_ref, bool force);
 
 // Removes a container: refused while running unless `force` (then it is killed first).
-Status remove(Engine& e, const Container& c, bool force);
+// With `anonymous_volumes` (rm -v, and a run that did not start) the container's anonymous
+// volumes go too; named ones never do.
+Status remove(Engine& e, const Container& c, bool force, bool anonymous_volumes = false);
+Status remove_container(Engine& e, const Container& c, bool force);
 // Removes a container's snapshot, files and record; the container is not running. The
 // files go to the trash (a rename each): sweep() deletes them.
 Status destroy(Engine& e, const std::string& id);

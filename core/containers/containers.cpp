@@ -159,12 +159,15 @@ Result<ParsedBind> parse_bind(const std::string& spec) {
   auto invalid = [&](const std::string& why) {
     return make_error(Code::InvalidArgument, "invalid volume specification: '" + spec + "': " + why);
   };
-  if (parts.size() < 2 || parts.size() > 3) {
-    if (parts.size() == 1 && !spec.empty() && spec[0] == '/') {
-      return invalid("anonymous volumes need the volume driver, which this berth does not load yet");
-    }
-    return invalid("expected SOURCE:DESTINATION[:OPTIONS]");
+  if (parts.size() == 1 && !spec.empty() && spec[0] == '/') {
+    // -v /path: an anonymous volume, named when the container is made.
+    ParsedBind b;
+    b.volume = true;
+    b.destination = clean_path(spec);
+    if (b.destination == "/") return invalid("invalid mount path: '/' is not allowed");
+    return b;
   }
+  if (parts.size() < 2 || parts.size() > 3) return invalid("expected SOURCE:DESTINATION[:OPTIONS]");
   ParsedBind b;
   b.source = parts[0];
   b.destination = parts[1];
@@ -949,13 +952,35 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   if (labels.is_null()) labels = json::object();
   for (const auto& [k, v] : req.labels) labels[k] = v;
 
+  // The image's VOLUME paths that no -v covers get anonymous volumes too.
+  json image_volumes = icfg.value("Volumes", json::object());
+  if (image_volumes.is_object()) {
+    for (auto it = image_volumes.begin(); it != image_volumes.end(); ++it) {
+      std::string dst = clean_path(it.key());
+      bool covered = std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
+      if (covered || dst == "/") continue;
+      ParsedBind b;
+      b.volume = true;
+      b.destination = dst;
+      binds.push_back(b);
+    }
+  }
+  // Anonymous volumes made here go again if the container is not made.
+  std::vector<std::string> anonymous;
+  sdk::ScopeGuard drop_anonymous([&] {
+    for (const auto& n : anonymous) (void)volumes::remove(e, n);
+  });
   json mounts = json::array();
   json bind_strings = json::array();
   for (const auto& b : binds) {
-    bind_strings.push_back(b.source + ":" + b.destination + (b.mode.empty() ? "" : ":" + b.mode));
+    if (!b.source.empty()) bind_strings.push_back(b.source + ":" + b.destination + (b.mode.empty() ? "" : ":" + b.mode));
     if (b.volume) {
-      // Made now if it does not exist (Docker's -v), with the host's default driver.
-      BERTH_ASSIGN(auto v, volumes::create(e, b.source, "", {}, {}));
+      // Made now if it does not exist (Docker's -v), with the host's default driver; an
+      // anonymous one gets a random name and Docker's label saying so.
+      sdk::Labels labels;
+      if (b.source.empty()) labels[volumes::kAnonymousLabel] = "";
+      BERTH_ASSIGN(auto v, volumes::create(e, b.source, "", {}, labels));
+      if (b.source.empty()) anonymous.push_back(v.name);
       mounts.push_back({{"Type", "volume"},
                         {"Name", v.name},
                         {"Source", v.mountpoint},
@@ -1089,6 +1114,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   upd.bind(1, id);
   BERTH_TRY(upd.run());
   undo.dismiss();
+  drop_anonymous.dismiss();
   util::timing_mark("create: done");
   return find(e, id);
 }
@@ -1132,7 +1158,10 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   // The run's addresses go back to their pools (the monitor has taken the interfaces down).
   if (!network::requests_of(c.spec).empty()) (void)network::release(e, c.id);
   volumes::unmount_all(e, c.id, volumes::uses_of(c.spec));
-  if (auto_remove) BERTH_TRY(destroy(e, c.id));
+  if (auto_remove) {
+    BERTH_TRY(destroy(e, c.id));
+    volumes::remove_anonymous(e, volumes::uses_of(c.spec));  // as Docker's --rm
+  }
   return true;
 }
 
@@ -1678,7 +1707,13 @@ Status stop(Engine& e, const Container& c, int timeout_s) {
   return {};
 }
 
-Status remove(Engine& e, const Container& c, bool force) {
+Status remove(Engine& e, const Container& c, bool force, bool anonymous_volumes) {
+  BERTH_TRY(remove_container(e, c, force));
+  if (anonymous_volumes) volumes::remove_anonymous(e, volumes::uses_of(c.spec));
+  return {};
+}
+
+Status remove_container(Engine& e, const Container& c, bool force) {
   if (c.monitored() || c.state == "starting") {
     if (!force) {
       return make_error(Code::Conflict, "cannot remove container \"/" + c.name +

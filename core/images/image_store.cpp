@@ -207,9 +207,22 @@ Status apply_change(const std::string& change, json* config) {
       if (p.empty()) continue;
       cfg["ExposedPorts"][p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
     }
+  } else if (instr == "VOLUME") {
+    std::vector<std::string> paths;
+    if (arg[0] == '[') {
+      BERTH_ASSIGN(paths, parse_command_form(arg));
+    } else {
+      for (const auto& p : util::split(arg, ' ')) {
+        if (!p.empty()) paths.push_back(p);
+      }
+    }
+    for (const auto& p : paths) {
+      if (p.empty() || p[0] != '/') return bad("VOLUME paths must be absolute: '" + p + "'");
+      cfg["Volumes"][p] = json::object();
+    }
   } else {
     return bad("instruction '" + instr +
-               "' is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)");
+               "' is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME are)");
   }
   return {};
 }

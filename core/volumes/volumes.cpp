@@ -93,6 +93,13 @@ Result<std::vector<std::string>> prune(Engine& e) {
   return removed;
 }
 
+void remove_anonymous(Engine& e, const std::vector<Use>& uses) {
+  for (const auto& u : uses) {
+    auto v = find(e, u.name);
+    if (v && v->labels.count(kAnonymousLabel)) (void)remove(e, u.name);
+  }
+}
+
 std::vector<Use> uses_of(const json& spec) {
   std::vector<Use> out;
   for (const auto& m : spec.value("Mounts", json::array())) {

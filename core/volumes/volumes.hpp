@@ -27,6 +27,12 @@ Status remove(Engine& e, const std::string& name);
 // Removes every volume no container uses; returns their names.
 Result<std::vector<std::string>> prune(Engine& e);
 
+// Docker's label on the volumes made for `-v /path` and an image's VOLUME.
+inline constexpr const char* kAnonymousLabel = "com.docker.volume.anonymous";
+// Removes the anonymous volumes among `uses` that no container uses any more.
+struct Use;
+void remove_anonymous(Engine& e, const std::vector<Use>& uses);
+
 // A container's volume mounts, from its spec: {Name, Driver} pairs.
 struct Use {
   std::string name;

@@ -1,5 +1,7 @@
 // Named volumes through the `local` driver (plugins/volume-local), with real containers.
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
@@ -113,5 +115,47 @@ TEST_F(Volumes, LocalDriverOptionsTmpfsAndBind) {
   EXPECT_EQ(read_file(host_dir + "/hello"), "from the host\n");
 }
 
+
+TEST_F(Volumes, AnonymousVolumesFromFlagsAndTheImage) {
+  ok({"import", "--change", "VOLUME [\"/var/data\"]", "--change", "CMD [\"sh\"]", kBusyboxTar, "withvol:1"});
+  std::string named = unique("named");
+  std::string c = ok({"create", "-v", "/scratch", "-v", named + ":/keep", "withvol:1", "true"});
+  json mounts = json::parse(ok({"inspect", c}))[0]["Mounts"];
+  ASSERT_EQ(mounts.size(), 3u) << mounts.dump();
+  std::set<std::string> anon;
+  for (const auto& m : mounts) {
+    EXPECT_EQ(m["Type"], "volume");
+    EXPECT_EQ(m["Driver"], "local");
+    EXPECT_EQ(m["RW"], true);
+    if (m["Destination"] == "/keep") {
+      EXPECT_EQ(m["Name"], named);
+    } else {
+      std::string n = m["Name"];
+      EXPECT_EQ(n.size(), 64u);
+      EXPECT_EQ(n.find_first_not_of("0123456789abcdef"), std::string::npos);
+      EXPECT_EQ(m["Source"], state_ + "/volumes/" + n + "/_data");
+      anon.insert(n);
+    }
+  }
+  ASSERT_EQ(anon.size(), 2u);
+  std::set<std::string> dests;
+  for (const auto& m : mounts) dests.insert(m["Destination"].get<std::string>());
+  EXPECT_EQ(dests, (std::set<std::string>{"/scratch", "/keep", "/var/data"}));
+  EXPECT_EQ(lines(ok({"volume", "ls", "-q"})).size(), 3u);
+  // rm -v takes the anonymous volumes, never the named one.
+  ok({"rm", "-v", c});
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), named);
+  // Without -v they stay (as Docker's); --rm takes them.
+  std::string kept = ok({"create", "-v", "/scratch", "busybox", "true"});
+  ok({"rm", kept});
+  EXPECT_EQ(lines(ok({"volume", "ls", "-q"})).size(), 2u);
+  ok({"volume", "prune", "-f"});
+  ok({"run", "--rm", "-v", "/tmpdata", "busybox", "sh", "-c", "echo x > /tmpdata/f"});
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), "");
+  // A run that fails leaves no anonymous volume behind.
+  Output failed = berth({"run", "-v", "/scratch", "busybox", "/no/such/program"});
+  EXPECT_EQ(failed.code, 127);
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), "");
+}
 }  // namespace
 }  // namespace berth::it
