@@ -83,6 +83,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"CapDrop", ordered(host.value("CapDrop", json(nullptr)))},
       {"ExtraHosts", ordered(host.value("ExtraHosts", json(nullptr)))},
       {"Links", ordered(host.value("Links", json(nullptr)))},
+      {"Tmpfs", ordered(host.value("Tmpfs", json(nullptr)))},
       {"ShmSize", host.value("ShmSize", int64_t{67108864})},
       {"Sysctls", ordered(host.value("Sysctls", json(nullptr)))},
       {"Devices", ordered(host.value("Devices", json::array()))},

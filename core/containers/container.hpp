@@ -66,6 +66,7 @@ struct CreateRequest {
   std::vector<std::string> expose;      // --expose PORT[/PROTO]
   std::vector<std::string> links;       // --link NAME[:ALIAS]
   std::vector<std::string> add_hosts;   // --add-host HOST:IP
+  std::vector<std::string> tmpfs;       // --tmpfs PATH[:OPTIONS]
   std::string workdir;                  // -w
   std::string user;                     // -u
   std::string hostname;                 // -h

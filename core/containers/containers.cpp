@@ -952,12 +952,34 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   if (labels.is_null()) labels = json::object();
   for (const auto& [k, v] : req.labels) labels[k] = v;
 
+  // --tmpfs PATH[:size=,mode=,ro,exec,...]: HostConfig.Tmpfs, as Docker keeps it.
+  json tmpfs = json::object();
+  for (const auto& t : req.tmpfs) {
+    auto colon = t.find(':');
+    std::string dst = t.substr(0, colon), opts = colon == std::string::npos ? "" : t.substr(colon + 1);
+    if (dst.empty() || dst[0] != '/') {
+      return make_error(Code::InvalidArgument, "invalid mount path: '" + dst + "' mount path must be absolute");
+    }
+    dst = clean_path(dst);
+    for (const auto& o : util::split(opts, ',')) {
+      static const std::set<std::string> kFlags = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"};
+      std::string key = o.substr(0, o.find('='));
+      if (o.empty() || kFlags.count(o)) continue;
+      if ((key != "size" && key != "mode" && key != "nr_inodes") || o.find('=') == std::string::npos) {
+        return make_error(Code::InvalidArgument, "invalid tmpfs option \"" + o + "\" in --tmpfs " + t);
+      }
+    }
+    bool taken = tmpfs.contains(dst) || std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
+    if (taken) return make_error(Code::InvalidArgument, "Duplicate mount point: " + dst);
+    tmpfs[dst] = opts;
+  }
   // The image's VOLUME paths that no -v covers get anonymous volumes too.
   json image_volumes = icfg.value("Volumes", json::object());
   if (image_volumes.is_object()) {
     for (auto it = image_volumes.begin(); it != image_volumes.end(); ++it) {
       std::string dst = clean_path(it.key());
-      bool covered = std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
+      bool covered = tmpfs.contains(dst) ||
+                     std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
       if (covered || dst == "/") continue;
       ParsedBind b;
       b.volume = true;
@@ -1023,6 +1045,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"NetworkMode", net.name},
         {"PortBindings", network::port_bindings_json(published)},
         {"ExtraHosts", extra_hosts.empty() ? json(nullptr) : extra_hosts},
+        {"Tmpfs", tmpfs.empty() ? json(nullptr) : tmpfs},
         {"Links", link_strings.empty() ? json(nullptr) : link_strings},
         {"BerthLinks", links},
         {"AutoRemove", req.auto_remove},

@@ -183,6 +183,14 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     for (const auto& m : spec.value("Mounts", json::array())) {
       sc.binds.push_back({m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)});
     }
+    const json tmpfs = host_config.value("Tmpfs", json::object());
+    for (const auto& [dst, opts] : tmpfs.items()) {
+      runtime::BindMount t;
+      t.destination = dst;
+      t.tmpfs = true;
+      t.tmpfs_options = opts.is_string() ? opts.get<std::string>() : "";
+      sc.binds.push_back(t);
+    }
     // The engine's files go last so that they are what the container sees at those paths.
     sc.binds.push_back({dir + "/hostname", "/etc/hostname", false});
     sc.binds.push_back({dir + "/hosts", "/etc/hosts", false});

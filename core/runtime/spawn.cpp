@@ -211,6 +211,26 @@ void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) 
 
 void setup_binds(int errfd, const std::string& root, const std::vector<BindMount>& binds) {
   for (const auto& b : binds) {
+    if (b.tmpfs) {
+      // Docker's defaults (nosuid, nodev, noexec) unless the options say otherwise.
+      unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+      std::string data;
+      for (const auto& o : util::split(b.tmpfs_options, ',')) {
+        if (o.empty()) continue;
+        if (o == "ro") flags |= MS_RDONLY;
+        else if (o == "rw") flags &= ~static_cast<unsigned long>(MS_RDONLY);
+        else if (o == "exec") flags &= ~static_cast<unsigned long>(MS_NOEXEC);
+        else if (o == "noexec") flags |= MS_NOEXEC;
+        else if (o == "suid") flags &= ~static_cast<unsigned long>(MS_NOSUID);
+        else if (o == "nosuid") flags |= MS_NOSUID;
+        else if (o == "dev") flags &= ~static_cast<unsigned long>(MS_NODEV);
+        else if (o == "nodev") flags |= MS_NODEV;
+        else data += (data.empty() ? "" : ",") + o;
+      }
+      std::string target = safe_target(errfd, root, b.destination, true);
+      mount_or(errfd, "tmpfs", target, "tmpfs", flags, data.empty() ? nullptr : data.c_str());
+      continue;
+    }
     struct stat st {};
     if (::stat(b.source.c_str(), &st) != 0) {
       child_fail(errfd, 125, err_str("bind source '" + b.source + "'"));

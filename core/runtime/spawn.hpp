@@ -22,6 +22,8 @@ struct BindMount {
   std::string source;       // host path
   std::string destination;  // absolute path in the container
   bool readonly = false;
+  bool tmpfs = false;       // --tmpfs: a new tmpfs at destination instead of a bind
+  std::string tmpfs_options;  // its mount(8) options: "size=64m,mode=1777,noexec"
 };
 
 // --ulimit name=soft[:hard]; resource is RLIMIT_* (validated by the caller).

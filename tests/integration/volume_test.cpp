@@ -157,5 +157,41 @@ TEST_F(Volumes, AnonymousVolumesFromFlagsAndTheImage) {
   EXPECT_EQ(failed.code, 127);
   EXPECT_EQ(ok({"volume", "ls", "-q"}), "");
 }
+
+TEST_F(Volumes, TmpfsMountsAndVolumeModes) {
+  std::string out = ok({"run", "--rm", "--tmpfs", "/run:size=1m,mode=1770", "--tmpfs", "/cache", "busybox", "sh", "-c",
+                        "df -k /run | tail -1 | awk '{print $2}'; stat -c %a /run; grep ' /cache ' /proc/mounts | cut -d' ' -f3,4"});
+  auto l = lines(out);
+  ASSERT_EQ(l.size(), 3u) << out;
+  EXPECT_EQ(l[0], "1024");
+  EXPECT_EQ(l[1], "1770");
+  EXPECT_EQ(l[2].substr(0, 6), "tmpfs ");
+  EXPECT_NE(l[2].find("nosuid"), std::string::npos) << l[2];
+  EXPECT_NE(l[2].find("noexec"), std::string::npos) << l[2];
+  // ro, and exec when asked.
+  Output ro = berth({"run", "--rm", "--tmpfs", "/t:ro", "busybox", "touch", "/t/x"});
+  EXPECT_NE(ro.code, 0);
+  EXPECT_NE(ok({"run", "--rm", "--tmpfs", "/t:exec", "busybox", "grep", " /t ", "/proc/mounts"}).find("noexec"), 0u);
+  EXPECT_EQ(ok({"run", "--rm", "--tmpfs", "/t:exec", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts | grep -c noexec || true"}), "0");
+  // Nothing of it outlives the container, and it shows in HostConfig.Tmpfs.
+  std::string c = ok({"create", "--tmpfs", "/run:size=1m", "busybox", "true"});
+  EXPECT_EQ(ok({"inspect", "-f", "{{json .HostConfig.Tmpfs}}", c}), "{\"/run\":\"size=1m\"}");
+  // Bad specs: refused, nothing made.
+  size_t before = all_container_ids().size();
+  for (const std::string& bad : {"relative", "/x:bogus=1", "/x:weird"}) {
+    Output o = berth({"run", "--rm", "--tmpfs", bad, "busybox", "true"});
+    EXPECT_EQ(o.code, 125) << bad;
+  }
+  Output dup = berth({"run", "--rm", "--tmpfs", "/d", "-v", "/d", "busybox", "true"});
+  EXPECT_EQ(dup.code, 125);
+  EXPECT_NE(dup.err.find("Duplicate mount point"), std::string::npos) << dup.err;
+  EXPECT_EQ(all_container_ids().size(), before);
+  // -v modes: rw and ro on a named volume.
+  std::string v = unique("modes");
+  ok({"run", "--rm", "-v", v + ":/m:rw", "busybox", "sh", "-c", "echo w > /m/f"});
+  Output ro_v = berth({"run", "--rm", "-v", v + ":/m:ro", "busybox", "sh", "-c", "cat /m/f && echo x > /m/g"});
+  EXPECT_NE(ro_v.code, 0);
+  EXPECT_EQ(ro_v.out, "w\n");
+}
 }  // namespace
 }  // namespace berth::it
