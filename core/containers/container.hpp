@@ -67,6 +67,7 @@ struct CreateRequest {
   std::vector<std::string> links;       // --link NAME[:ALIAS]
   std::vector<std::string> add_hosts;   // --add-host HOST:IP
   std::vector<std::string> tmpfs;       // --tmpfs PATH[:OPTIONS]
+  std::vector<std::string> mounts;      // --mount type=...,source=...,target=...
   std::string workdir;                  // -w
   std::string user;                     // -u
   std::string hostname;                 // -h

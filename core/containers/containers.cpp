@@ -139,7 +139,90 @@ struct ParsedBind {
   std::string source, destination, mode;
   bool rw = true;
   bool volume = false;  // source is a volume's name (-v NAME:/path)
+  std::string driver;   // --mount volume-driver= ("" the host's default)
+  sdk::Options volume_options;  // --mount volume-opt=, for a volume made now
+  bool must_exist = false;      // --mount type=bind: the source is not made
+  std::string tmpfs;            // --mount type=tmpfs: its options (tmpfs is then true)
+  bool is_tmpfs = false;
 };
+
+std::string clean_path(const std::string& p);
+Result<ParsedBind> parse_bind(const std::string& spec);
+
+// --mount type=volume|bind|tmpfs,source=,target=,readonly,volume-opt=k=v,volume-driver=,
+// volume-nocopy,tmpfs-size=,tmpfs-mode=,bind-propagation=, as Docker parses it.
+Result<ParsedBind> parse_mount(const std::string& spec) {
+  auto bad = [&](const std::string& why) {
+    return make_error(Code::InvalidArgument, "invalid argument \"" + spec + "\" for \"--mount\" flag: " + why);
+  };
+  ParsedBind b;
+  b.volume = true;
+  std::string type = "volume";
+  std::vector<std::string> tmpfs_opts;
+  for (const auto& field : util::split(spec, ',')) {
+    if (field.empty()) continue;
+    auto eq = field.find('=');
+    std::string key = util::to_lower(field.substr(0, eq));
+    std::string value = eq == std::string::npos ? "" : field.substr(eq + 1);
+    bool flag = eq == std::string::npos;
+    if (key == "type") {
+      type = value;
+      if (type != "volume" && type != "bind" && type != "tmpfs") return bad("invalid type '" + type + "' (volume, bind or tmpfs)");
+    } else if (key == "source" || key == "src") {
+      b.source = value;
+    } else if (key == "target" || key == "dst" || key == "destination") {
+      b.destination = value;
+    } else if (key == "readonly" || key == "ro") {
+      if (!flag && value != "true" && value != "1" && value != "false" && value != "0") return bad("invalid value for " + key + ": " + value);
+      b.rw = !(flag || value == "true" || value == "1");
+      b.mode = b.rw ? "" : "ro";
+    } else if (key == "volume-opt") {
+      auto veq = value.find('=');
+      if (veq == std::string::npos || veq == 0) return bad("volume-opt needs KEY=VALUE");
+      b.volume_options[value.substr(0, veq)] = value.substr(veq + 1);
+    } else if (key == "volume-driver") {
+      b.driver = value;
+    } else if (key == "volume-nocopy") {
+      // (Copy-up is not done yet, so there is nothing to turn off.)
+    } else if (key == "tmpfs-size") {
+      if (value.empty() || value.find_first_not_of("0123456789kKmMgG") != std::string::npos) return bad("invalid tmpfs-size " + value);
+      tmpfs_opts.push_back("size=" + value);
+    } else if (key == "tmpfs-mode") {
+      if (value.empty() || value.find_first_not_of("01234567") != std::string::npos) return bad("invalid tmpfs-mode " + value);
+      tmpfs_opts.push_back("mode=" + value);
+    } else if (key == "bind-propagation") {
+      static const std::set<std::string> kModes = {"private", "rprivate", "shared", "rshared", "slave", "rslave"};
+      if (!kModes.count(value)) return bad("invalid bind-propagation " + value);
+    } else {
+      return bad("unexpected key '" + key + "' in '" + field + "'");
+    }
+  }
+  if (b.destination.empty()) return bad("target is required");
+  if (b.destination[0] != '/') return bad("invalid mount path: '" + b.destination + "' mount path must be absolute");
+  b.destination = clean_path(b.destination);
+  if (b.destination == "/") return bad("invalid mount path: '/' is not allowed");
+  if (type == "bind") {
+    b.volume = false;
+    b.must_exist = true;
+    if (b.source.empty()) return bad("source is required when type is bind");
+    if (b.source[0] != '/') return bad("invalid mount config for type \"bind\": invalid mount path: '" + b.source + "' mount path must be absolute");
+    b.source = clean_path(b.source);
+    if (!fs::exists(b.source)) {
+      return make_error(Code::InvalidArgument, "invalid mount config for type \"bind\": bind source path does not exist: " + b.source);
+    }
+  } else if (type == "tmpfs") {
+    b.volume = false;
+    b.is_tmpfs = true;
+    if (!b.source.empty()) return bad("source is not allowed when type is tmpfs");
+    if (!b.rw) tmpfs_opts.push_back("ro");
+    b.tmpfs = util::join(tmpfs_opts, ",");
+  } else if (!b.source.empty()) {
+    // A volume's name, as for -v.
+    BERTH_ASSIGN(auto as_v, parse_bind(b.source + ":" + b.destination));
+    (void)as_v;
+  }
+  return b;
+}
 
 std::string clean_path(const std::string& p) {
   std::vector<std::string> parts;
@@ -812,8 +895,11 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                                                  "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   }
   std::vector<ParsedBind> binds;
-  for (const auto& v : req.volumes) {
-    BERTH_ASSIGN(auto b, parse_bind(v));
+  std::vector<std::string> mount_specs = req.volumes;
+  mount_specs.insert(mount_specs.end(), req.mounts.begin(), req.mounts.end());
+  for (size_t i = 0; i < mount_specs.size(); ++i) {
+    const std::string& v = mount_specs[i];
+    BERTH_ASSIGN(auto b, i < req.volumes.size() ? parse_bind(v) : parse_mount(v));
     for (const auto& other : binds) {
       if (other.destination == b.destination) {
         return make_error(Code::InvalidArgument, "Duplicate mount point: " + b.destination);
@@ -954,6 +1040,10 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
 
   // --tmpfs PATH[:size=,mode=,ro,exec,...]: HostConfig.Tmpfs, as Docker keeps it.
   json tmpfs = json::object();
+  for (const auto& b : binds) {
+    if (b.is_tmpfs) tmpfs[b.destination] = b.tmpfs;
+  }
+  binds.erase(std::remove_if(binds.begin(), binds.end(), [](const ParsedBind& b) { return b.is_tmpfs; }), binds.end());
   for (const auto& t : req.tmpfs) {
     auto colon = t.find(':');
     std::string dst = t.substr(0, colon), opts = colon == std::string::npos ? "" : t.substr(colon + 1);
@@ -1001,7 +1091,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
       // anonymous one gets a random name and Docker's label saying so.
       sdk::Labels labels;
       if (b.source.empty()) labels[volumes::kAnonymousLabel] = "";
-      BERTH_ASSIGN(auto v, volumes::create(e, b.source, "", {}, labels));
+      BERTH_ASSIGN(auto v, volumes::create(e, b.source, b.driver, b.volume_options, labels));
       if (b.source.empty()) anonymous.push_back(v.name);
       mounts.push_back({{"Type", "volume"},
                         {"Name", v.name},
@@ -1124,7 +1214,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                                      fs::Durability::Atomic));
   // Bind sources that do not exist are made as directories, as Docker does for -v.
   for (const auto& b : binds) {
-    if (!b.volume && !fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
+    if (!b.volume && !b.must_exist && !fs::exists(b.source)) BERTH_TRY(fs::make_dirs(b.source, 0755));
   }
   util::timing_mark("create: files written");
   BERTH_TRY(e.storage().prepare(id, image->top_chain_id, {{"container", id}}).status());

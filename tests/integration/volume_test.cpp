@@ -193,5 +193,42 @@ TEST_F(Volumes, TmpfsMountsAndVolumeModes) {
   EXPECT_NE(ro_v.code, 0);
   EXPECT_EQ(ro_v.out, "w\n");
 }
+
+TEST_F(Volumes, MountFlagForVolumesBindsAndTmpfs) {
+  std::string v = unique("mnt");
+  std::string host_dir = root_ + "/src";
+  exec({"mkdir", "-p", host_dir});
+  write_file(host_dir + "/in", "bound\n");
+  std::string out = ok({"run", "--rm",
+                        "--mount", "type=volume,source=" + v + ",target=/vol,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=1m",
+                        "--mount", "type=bind,src=" + host_dir + ",dst=/b,readonly",
+                        "--mount", "type=tmpfs,destination=/t,tmpfs-size=2m,tmpfs-mode=1700",
+                        "busybox", "sh", "-c",
+                        "df -k /vol | tail -1 | awk '{print $2}'; cat /b/in; touch /b/x 2>/dev/null || echo ro; "
+                        "df -k /t | tail -1 | awk '{print $2}'; stat -c %a /t"});
+  EXPECT_EQ(out, "1024\nbound\nro\n2048\n1700");
+  json vi = json::parse(ok({"volume", "inspect", v}))[0];
+  EXPECT_EQ(vi["Options"]["type"], "tmpfs");
+  // Anonymous with --mount (no source), removed with the --rm container.
+  ok({"run", "--rm", "--mount", "target=/anon", "busybox", "true"});
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), v);
+  // Errors, each naming what is wrong, and nothing made.
+  struct Bad {
+    std::string spec, needle;
+  };
+  for (const Bad& b : {Bad{"type=bind,source=/no/such/dir/" + random_suffix() + ",target=/x", "bind source path does not exist"},
+                       Bad{"type=volume,source=" + v, "target is required"},
+                       Bad{"type=volume,target=relative", "mount path must be absolute"},
+                       Bad{"type=volume,target=/x,colour=red", "unexpected key 'colour'"},
+                       Bad{"type=nfs,target=/x", "invalid type"},
+                       Bad{"type=tmpfs,source=x,target=/x", "source is not allowed"}}) {
+    Output o = berth({"run", "--rm", "--mount", b.spec, "busybox", "true"});
+    EXPECT_EQ(o.code, 125) << b.spec;
+    EXPECT_NE(o.err.find(b.needle), std::string::npos) << b.spec << ": " << o.err;
+  }
+  EXPECT_TRUE(all_container_ids().empty());
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), v);
+  EXPECT_TRUE(mounts_containing(state_ + "/volumes").empty());
+}
 }  // namespace
 }  // namespace berth::it
