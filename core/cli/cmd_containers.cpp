@@ -70,6 +70,7 @@ po::options_description create_flags() {
       ("add-host", po::value<std::vector<std::string>>()->composing(), "Add a custom host-to-IP mapping (host:ip)")
       ("tmpfs", po::value<std::vector<std::string>>()->composing(), "Mount a tmpfs directory")
       ("mount", po::value<std::vector<std::string>>()->composing(), "Attach a filesystem mount to the container")
+      ("volumes-from", po::value<std::vector<std::string>>()->composing(), "Mount volumes from the specified container(s)")
       ("network-alias", po::value<std::vector<std::string>>()->composing(), "Add network-scoped alias for the container")
       ("net-alias", po::value<std::vector<std::string>>()->composing(), "Alias of --network-alias")
       ("workdir,w", po::value<std::string>(), "Working directory inside the container")
@@ -135,6 +136,7 @@ containers::CreateRequest request_from(const Parsed& p) {
   if (vm.count("add-host")) r.add_hosts = vm["add-host"].as<std::vector<std::string>>();
   if (vm.count("tmpfs")) r.tmpfs = vm["tmpfs"].as<std::vector<std::string>>();
   if (vm.count("mount")) r.mounts = vm["mount"].as<std::vector<std::string>>();
+  if (vm.count("volumes-from")) r.volumes_from = vm["volumes-from"].as<std::vector<std::string>>();
   r.publish_all = vm["publish-all"].as<bool>();
   if (r.network == "host" && (!r.publish.empty() || r.publish_all)) {
     std::cerr << "WARNING: Published ports are discarded when using host network mode\n";

@@ -76,7 +76,7 @@ ojson container_json(Engine& e, const containers::Container& c) {
       {"RestartPolicy", ordered(host.value("RestartPolicy", json::object()))},
       {"AutoRemove", host.value("AutoRemove", false)},
       {"VolumeDriver", ""},
-      {"VolumesFrom", nullptr},
+      {"VolumesFrom", ordered(host.value("VolumesFrom", json(nullptr)))},
       {"Privileged", host.value("Privileged", false)},
       {"ReadonlyRootfs", host.value("ReadonlyRootfs", false)},
       {"CapAdd", ordered(host.value("CapAdd", json(nullptr)))},

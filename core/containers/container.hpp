@@ -68,6 +68,7 @@ struct CreateRequest {
   std::vector<std::string> add_hosts;   // --add-host HOST:IP
   std::vector<std::string> tmpfs;       // --tmpfs PATH[:OPTIONS]
   std::vector<std::string> mounts;      // --mount type=...,source=...,target=...
+  std::vector<std::string> volumes_from;  // --volumes-from CONTAINER[:ro|:rw]
   std::string workdir;                  // -w
   std::string user;                     // -u
   std::string hostname;                 // -h

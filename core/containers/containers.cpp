@@ -895,11 +895,41 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                                                  "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   }
   std::vector<ParsedBind> binds;
+  // --volumes-from CTR[:ro|:rw]: the other container's volumes and binds at the same paths.
+  // Each becomes a -v of this container, so volumes gain a user and binds a source.
+  std::vector<std::string> inherited;
+  for (const auto& from : req.volumes_from) {
+    auto colon = from.rfind(':');
+    std::string ref = from, mode;
+    if (colon != std::string::npos && (from.substr(colon + 1) == "ro" || from.substr(colon + 1) == "rw")) {
+      ref = from.substr(0, colon);
+      mode = from.substr(colon + 1);
+    }
+    auto other = find(e, ref);
+    if (!other) return make_error(Code::NotFound, "No such container: " + ref);
+    for (const auto& m : other->spec.value("Mounts", json::array())) {
+      std::string type = m.value("Type", "");
+      std::string src = type == "volume" ? m.value("Name", "") : m.value("Source", "");
+      if (src.empty()) continue;
+      bool rw = mode.empty() ? m.value("RW", true) : mode == "rw";
+      inherited.push_back(src + ":" + m.value("Destination", "") + (rw ? "" : ":ro"));
+    }
+  }
   std::vector<std::string> mount_specs = req.volumes;
+  // Own -v entries win over inherited ones at the same path, as with Docker.
+  for (const auto& spec : inherited) {
+    std::string dst = util::split(spec, ':').size() > 1 ? util::split(spec, ':')[1] : "";
+    bool own = std::any_of(req.volumes.begin(), req.volumes.end(), [&](const std::string& v) {
+      auto parts = util::split(v, ':');
+      return (parts.size() > 1 ? parts[1] : parts[0]) == dst;
+    });
+    if (!own) mount_specs.push_back(spec);
+  }
+  const size_t dash_v = mount_specs.size();
   mount_specs.insert(mount_specs.end(), req.mounts.begin(), req.mounts.end());
   for (size_t i = 0; i < mount_specs.size(); ++i) {
     const std::string& v = mount_specs[i];
-    BERTH_ASSIGN(auto b, i < req.volumes.size() ? parse_bind(v) : parse_mount(v));
+    BERTH_ASSIGN(auto b, i < dash_v ? parse_bind(v) : parse_mount(v));
     for (const auto& other : binds) {
       if (other.destination == b.destination) {
         return make_error(Code::InvalidArgument, "Duplicate mount point: " + b.destination);
@@ -1136,6 +1166,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"PortBindings", network::port_bindings_json(published)},
         {"ExtraHosts", extra_hosts.empty() ? json(nullptr) : extra_hosts},
         {"Tmpfs", tmpfs.empty() ? json(nullptr) : tmpfs},
+        {"VolumesFrom", req.volumes_from.empty() ? json(nullptr) : json(req.volumes_from)},
         {"Links", link_strings.empty() ? json(nullptr) : link_strings},
         {"BerthLinks", links},
         {"AutoRemove", req.auto_remove},

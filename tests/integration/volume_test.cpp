@@ -230,5 +230,32 @@ TEST_F(Volumes, MountFlagForVolumesBindsAndTmpfs) {
   EXPECT_EQ(ok({"volume", "ls", "-q"}), v);
   EXPECT_TRUE(mounts_containing(state_ + "/volumes").empty());
 }
+
+TEST_F(Volumes, VolumesFromAndTheBackupScenario) {
+  // The seed's scenario: a data container, and a backup through --volumes-from.
+  std::string data = unique("dbdata");
+  ok({"create", "-v", "/dbdata", "--name", data, "busybox", "true"});
+  ok({"run", "--rm", "--volumes-from", data, "busybox", "sh", "-c", "echo row1 > /dbdata/table"});
+  std::string backup = root_ + "/backup";
+  exec({"mkdir", "-p", backup});
+  ok({"run", "--rm", "--volumes-from", data, "-v", backup + ":/backup", "busybox", "tar", "cf", "/backup/backup.tar", "/dbdata"});
+  EXPECT_NE(exec({"tar", "tf", backup + "/backup.tar"}).out.find("dbdata/table"), std::string::npos);
+  // Several containers share them; :ro makes them read-only here.
+  std::string a = ok({"run", "-d", "--volumes-from", data, "busybox", "sleep", "60"});
+  std::string b = ok({"run", "-d", "--volumes-from", data + ":ro", "busybox", "sleep", "60"});
+  ok({"exec", a, "sh", "-c", "echo row2 >> /dbdata/table"});
+  EXPECT_EQ(ok({"exec", b, "cat", "/dbdata/table"}), "row1\nrow2");
+  EXPECT_NE(berth({"exec", b, "sh", "-c", "echo x >> /dbdata/table"}).code, 0);
+  json mb = json::parse(ok({"inspect", b}))[0];
+  EXPECT_EQ(mb["HostConfig"]["VolumesFrom"][0], data + ":ro");
+  EXPECT_EQ(mb["Mounts"][0]["RW"], false);
+  EXPECT_EQ(mb["Mounts"][0]["Name"], json::parse(ok({"inspect", data}))[0]["Mounts"][0]["Name"]);
+  // rm -v of a sharer keeps the volume while the others use it.
+  ok({"rm", "-f", "-v", a, b});
+  EXPECT_EQ(lines(ok({"volume", "ls", "-q"})).size(), 1u);
+  Output missing = berth({"run", "--rm", "--volumes-from", "nosuch" + random_suffix(), "busybox", "true"});
+  EXPECT_EQ(missing.code, 125);
+  EXPECT_NE(missing.err.find("No such container"), std::string::npos) << missing.err;
+}
 }  // namespace
 }  // namespace berth::it
