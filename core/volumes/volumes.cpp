@@ -43,7 +43,9 @@ Result<sdk::VolumeInfo> create(Engine& e, const std::string& name, const std::st
   BERTH_TRY(driver->validate(n, options));
   // A name is one volume across drivers.
   if (auto other = find(e, n); other) {
-    if (other->driver == d && options.empty()) return other;  // Docker: create of an existing name is a no-op
+    // Docker: creating an existing name is a no-op; without -d (as for -v NAME) it is
+    // whichever driver has it.
+    if ((driver_name.empty() || other->driver == d) && options.empty()) return other;
     return make_error(Code::Conflict, "create " + n + ": volume name already in use with driver " + other->driver);
   }
   auto made = driver->create(n, options, labels);
