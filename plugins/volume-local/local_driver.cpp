@@ -119,7 +119,7 @@ LocalDriver::LocalDriver(const sdk::DriverContext& ctx) {
   if (it != ctx.options.end()) {
     root_ = it->second;
   } else {
-    // <state_root>/plugins/berth.volume.v1.local -> <state_root>/volumes
+    // <state_root>/plugins/volume.local -> <state_root>/volumes
     std::string s = ctx.state_dir;
     for (int i = 0; i < 2 && s.rfind('/') != std::string::npos; ++i) s = s.substr(0, s.rfind('/'));
     root_ = s + "/volumes";

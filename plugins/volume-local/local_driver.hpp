@@ -3,7 +3,7 @@
 // Driver `local`: Docker's local volumes.
 //
 // On-disk layout, under the volumes root (`<state_root>/volumes` by default, beside the
-// driver's own state directory `<state_root>/plugins/berth.volume.v1.local`; the TOML
+// driver's own state directory `<state_root>/plugins/volume.local`; the TOML
 // option `root` moves it):
 //   <root>/<name>/_data       the data, bind-mounted into containers (`Mountpoint`)
 //   <root>/<name>/meta        key=value: created, opt.<key>, label.<key>

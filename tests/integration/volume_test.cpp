@@ -257,5 +257,31 @@ TEST_F(Volumes, VolumesFromAndTheBackupScenario) {
   EXPECT_EQ(missing.code, 125);
   EXPECT_NE(missing.err.find("No such container"), std::string::npos) << missing.err;
 }
+
+TEST_F(Volumes, TheHostsDefaultDriverAndAnotherThroughTheSamePath) {
+  // A third-party-style driver from a test plugin, made the host's default in the TOML.
+  configure("[[plugins]]\npath = \"" + std::string(kTestPlugins) + "/test-volume.so\"\n[volumes]\ndefault_driver = \"testvol\"\n");
+  std::string v = unique("tv");
+  std::string c = ok({"run", "-d", "-v", v + ":/data", "busybox", "sh", "-c", "echo via-testvol > /data/f; sleep 60"});
+  json m = json::parse(ok({"inspect", c}))[0]["Mounts"][0];
+  EXPECT_EQ(m["Driver"], "testvol");
+  std::string refs = state_ + "/plugins/volume.testvol/vols/" + v + "/refs";
+  // The engine mounted it for this container, once.
+  EXPECT_EQ(trim(exec({"ls", refs}).out), c);
+  ok({"stop", "-t", "0", c});
+  EXPECT_EQ(trim(exec({"ls", refs}).out), "") << "not unmounted at exit";
+  EXPECT_EQ(read_file(state_ + "/plugins/volume.testvol/vols/" + v + "/data/f"), "via-testvol\n");
+  // -d picks another driver; ls shows both, with their drivers.
+  std::string l = unique("loc");
+  ok({"volume", "create", "-d", "local", l});
+  std::string t = unique("tag");
+  ok({"volume", "create", "-o", "tag=x", t});
+  EXPECT_EQ(ok({"volume", "ls", "--format", "{{.Driver}} {{.Name}}", "--filter", "driver=local"}), "local " + l);
+  EXPECT_EQ(lines(ok({"volume", "ls", "--filter", "driver=testvol", "-q"})).size(), 2u);
+  Output bad = berth({"volume", "create", "-o", "colour=red", unique("x")});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("testvol"), std::string::npos) << bad.err;
+  ok({"rm", c});
+}
 }  // namespace
 }  // namespace berth::it

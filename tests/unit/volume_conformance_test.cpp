@@ -7,7 +7,9 @@ namespace {
 
 INSTANTIATE_TEST_SUITE_P(Shipped, VolumeConformance,
                          ::testing::Values(VolumeDriverUnderTest{
-                             "local", std::string(SHIPPED_PLUGIN_DIR) + "/berth-volume-local.so", {}}),
+                                               "local", std::string(SHIPPED_PLUGIN_DIR) + "/berth-volume-local.so", {}},
+                                           VolumeDriverUnderTest{
+                                               "testvol", std::string(TEST_PLUGIN_DIR) + "/test-volume.so", {}}),
                          volume_driver_name);
 
 }  // namespace

@@ -48,8 +48,8 @@ class VolumeConformance : public ::testing::TestWithParam<VolumeDriverUnderTest>
     char tmpl[] = "/tmp/berth-volconf-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    // The layout the engine gives drivers: <state_root>/plugins/<kind>.<name>.
-    std::string state = dir_ + "/plugins/berth.volume.v1." + p.name;
+    // The layout the engine gives drivers: <state_root>/plugins/volume.<name>.
+    std::string state = dir_ + "/plugins/volume." + p.name;
     std::string cmd = "mkdir -p '" + state + "' '" + dir_ + "/run'";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     lib_ = ::dlopen(p.plugin_path.c_str(), RTLD_NOW | RTLD_LOCAL);
