@@ -144,6 +144,7 @@ struct ParsedBind {
   bool must_exist = false;      // --mount type=bind: the source is not made
   std::string tmpfs;            // --mount type=tmpfs: its options (tmpfs is then true)
   bool is_tmpfs = false;
+  bool nocopy = false;          // -v NAME:/p:nocopy, --mount volume-nocopy: no copy-up
 };
 
 std::string clean_path(const std::string& p);
@@ -183,7 +184,8 @@ Result<ParsedBind> parse_mount(const std::string& spec) {
     } else if (key == "volume-driver") {
       b.driver = value;
     } else if (key == "volume-nocopy") {
-      // (Copy-up is not done yet, so there is nothing to turn off.)
+      if (!flag && value != "true" && value != "1" && value != "false" && value != "0") return bad("invalid value for volume-nocopy: " + value);
+      b.nocopy = flag || value == "true" || value == "1";
     } else if (key == "tmpfs-size") {
       if (value.empty() || value.find_first_not_of("0123456789kKmMgG") != std::string::npos) return bad("invalid tmpfs-size " + value);
       tmpfs_opts.push_back("size=" + value);
@@ -278,6 +280,8 @@ Result<ParsedBind> parse_bind(const std::string& spec) {
     for (const auto& opt : util::split(parts[2], ',')) {
       if (opt == "ro") {
         b.rw = false;
+      } else if (opt == "nocopy") {
+        b.nocopy = true;
       } else if (opt == "rw" || opt == "z" || opt == "Z" || opt == "rprivate" || opt == "private") {
       } else {
         return invalid("invalid mode: " + opt);
@@ -1131,6 +1135,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                         {"Mode", b.mode.empty() ? "z" : b.mode},
                         {"RW", b.rw},
                         {"Propagation", ""}});
+      if (b.nocopy) mounts.back()["NoCopy"] = true;
       continue;
     }
     mounts.push_back({{"Type", "bind"},
@@ -1431,6 +1436,10 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   sdk::ScopeGuard unmount_volumes([&] {
     if (!report.started) volumes::unmount_all(e, c.id, volume_uses);
   });
+  if (!volume_uses.empty()) {
+    BERTH_ASSIGN(auto root_mounts, e.storage().mounts(c.id));
+    BERTH_TRY(volumes::copy_up(c.spec, root_mounts));
+  }
   network::Plan plan;
   std::vector<network::Attachment>& attachments = plan.attachments;
   if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {

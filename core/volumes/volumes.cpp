@@ -1,6 +1,17 @@
 #include "volumes/volumes.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+
+#include "berth/sdk/fs.hpp"
+#include "berth/sdk/mount.hpp"
 
 #include "util/util.hpp"
 
@@ -100,6 +111,94 @@ void remove_anonymous(Engine& e, const std::vector<Use>& uses) {
     auto v = find(e, u.name);
     if (v && v->labels.count(kAnonymousLabel)) (void)remove(e, u.name);
   }
+}
+
+namespace {
+
+// Copies the tree at `from` into the existing directory `to`: directories, regular files,
+// symlinks, owners, modes and times; other file types are skipped. Returns false on error.
+bool copy_tree(const std::string& from, const std::string& to) {
+  DIR* d = ::opendir(from.c_str());
+  if (d == nullptr) return false;
+  bool ok = true;
+  while (auto* ent = ::readdir(d)) {
+    std::string n = ent->d_name;
+    if (n == "." || n == "..") continue;
+    std::string src = from + "/" + n, dst = to + "/" + n;
+    struct stat st {};
+    if (::lstat(src.c_str(), &st) != 0) {
+      ok = false;
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (::mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST) ok = false;
+      ok = copy_tree(src, dst) && ok;
+    } else if (S_ISREG(st.st_mode)) {
+      int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+      int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      char buf[65536];
+      ssize_t r = 0;
+      while (in >= 0 && out >= 0 && (r = ::read(in, buf, sizeof buf)) > 0) {
+        if (::write(out, buf, static_cast<size_t>(r)) != r) ok = false;
+      }
+      if (in < 0 || out < 0 || r < 0) ok = false;
+      if (in >= 0) ::close(in);
+      if (out >= 0) ::close(out);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t len = ::readlink(src.c_str(), target, sizeof target - 1);
+      if (len < 0 || ::symlink(std::string(target, static_cast<size_t>(len)).c_str(), dst.c_str()) != 0) ok = false;
+    } else {
+      continue;
+    }
+    (void)::lchown(dst.c_str(), st.st_uid, st.st_gid);
+    if (!S_ISLNK(st.st_mode)) (void)::chmod(dst.c_str(), st.st_mode & 07777);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    (void)::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  }
+  ::closedir(d);
+  return ok;
+}
+
+}  // namespace
+
+Status copy_up(const json& spec, const std::vector<sdk::Mount>& root_mounts) {
+  std::vector<std::pair<std::string, std::string>> todo;  // destination, volume data
+  for (const auto& m : spec.value("Mounts", json::array())) {
+    if (m.value("Type", "") != "volume" || m.value("NoCopy", false)) continue;
+    std::string data = m.value("Source", "");
+    if (data.empty() || !sdk::fs::list_dir(data).empty()) continue;
+    todo.emplace_back(m.value("Destination", ""), data);
+  }
+  if (todo.empty()) return {};
+  char tmpl[] = "/tmp/berth-copyup-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return sys_error("make a directory for copy-up");
+  std::string root = tmpl;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // A mount namespace of its own: the root is mounted here and vanishes with this process.
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(2);
+    if (!sdk::apply_mounts(root_mounts, root)) ::_exit(3);
+    bool ok = true;
+    for (const auto& [dst, data] : todo) {
+      struct stat st {};
+      std::string src = root + dst;
+      if (::lstat(src.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // nothing there to copy
+      ok = copy_tree(src, data) && ok;
+      (void)::chown(data.c_str(), st.st_uid, st.st_gid);
+      (void)::chmod(data.c_str(), st.st_mode & 07777);
+    }
+    ::_exit(ok ? 0 : 4);
+  }
+  int status = 0;
+  if (pid > 0) ::waitpid(pid, &status, 0);
+  ::rmdir(root.c_str());
+  if (pid < 0) return sys_error("fork for copy-up");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error(Code::Internal, "copy the image's files into a new volume failed (step " +
+                                          std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+  }
+  return {};
 }
 
 std::vector<Use> uses_of(const json& spec) {

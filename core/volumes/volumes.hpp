@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "berth/sdk/storage_driver.hpp"
 #include "berth/sdk/volume_driver.hpp"
 #include "engine.hpp"
 
@@ -39,6 +40,12 @@ struct Use {
   std::string driver;
 };
 std::vector<Use> uses_of(const nlohmann::json& spec);
+// Copy-up: for each volume mount of `spec` whose data is empty (and without NoCopy), the
+// image's files at its destination are copied in, owners and modes kept. The container's
+// root (`root_mounts`, from the storage driver) is mounted in a private mount namespace of
+// a short-lived child, so nothing of it is ever mounted on the host.
+Status copy_up(const nlohmann::json& spec, const std::vector<sdk::Mount>& root_mounts);
+
 // Mounts each for the container (the driver's refcount); all or nothing.
 Status mount_all(Engine& e, const std::string& container_id, const std::vector<Use>& uses);
 // Drops the container's references. Idempotent.

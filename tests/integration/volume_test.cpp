@@ -283,5 +283,32 @@ TEST_F(Volumes, TheHostsDefaultDriverAndAnotherThroughTheSamePath) {
   EXPECT_NE(bad.err.find("testvol"), std::string::npos) << bad.err;
   ok({"rm", c});
 }
+
+TEST_F(Volumes, CopyUpFillsAnEmptyVolumeFromTheImage) {
+  // An image whose /data holds files with their own owners and modes.
+  std::string tree = root_ + "/tree";
+  Output made = exec({"sh", "-c", "mkdir -p " + tree + " && tar -C " + tree + " -xf " + kBusyboxTar + " && mkdir -p " + tree +
+                                     "/data/sub && echo seed > " + tree + "/data/sub/file && ln -s sub/file " + tree +
+                                     "/data/link && chown -R 1000:1001 " + tree + "/data && chmod 0750 " + tree +
+                                     "/data/sub && tar --numeric-owner -C " + tree + " -cf " + root_ + "/img.tar ."});
+  ASSERT_EQ(made.code, 0) << made.err;
+  ok({"import", root_ + "/img.tar", "seeded:1"});
+  std::string v = unique("seed");
+  EXPECT_EQ(ok({"run", "--rm", "-v", v + ":/data", "seeded:1", "cat", "/data/link"}), "seed");
+  std::string data = state_ + "/volumes/" + v + "/_data";
+  EXPECT_EQ(trim(exec({"stat", "-c", "%u:%g %a", data + "/sub"}).out), "1000:1001 750");
+  EXPECT_EQ(trim(exec({"stat", "-c", "%u:%g", data + "/sub/file"}).out), "1000:1001");
+  EXPECT_EQ(trim(exec({"readlink", data + "/link"}).out), "sub/file");
+  // A volume with data keeps it: no second copy over it.
+  write_file(data + "/sub/file", "changed\n");
+  EXPECT_EQ(ok({"run", "--rm", "-v", v + ":/data", "seeded:1", "cat", "/data/sub/file"}), "changed");
+  // nocopy (-v ...:nocopy, --mount volume-nocopy) leaves a new volume empty.
+  std::string n1 = unique("nc"), n2 = unique("nc");
+  EXPECT_EQ(ok({"run", "--rm", "-v", n1 + ":/data:nocopy", "seeded:1", "ls", "-A", "/data"}), "");
+  EXPECT_EQ(ok({"run", "--rm", "--mount", "source=" + n2 + ",target=/data,volume-nocopy", "seeded:1", "ls", "-A", "/data"}), "");
+  // Nothing of the image's root stays mounted on the host.
+  EXPECT_TRUE(mounts_containing("berth-copyup").empty());
+  EXPECT_EQ(trim(exec({"sh", "-c", "ls -d /tmp/berth-copyup-* 2>/dev/null | wc -l"}).out), "0");
+}
 }  // namespace
 }  // namespace berth::it
