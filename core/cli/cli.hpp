@@ -93,6 +93,13 @@ std::optional<containers::Container> find_container(Engine& e, const std::string
 // The same, refusing (with Docker's "container <id> is not running") one that is not running.
 std::optional<containers::Container> find_running_container(Engine& e, const std::string& ref);
 
+// `--opt k=v`, `--label k[=v]` flags as a map; without '=' a usage error naming the flag
+// when `value_required`, else the key with an empty value.
+std::map<std::string, std::string> key_value_flags(const po::variables_map& vm, const char* flag, bool value_required);
+// A prune's question: prints "WARNING! <what>\nAre you sure you want to continue? [y/N] " and
+// reads the answer from stdin; true for y/yes.
+bool confirm(const std::string& what);
+
 // Docker's stringutils.Ellipsis: at most `max` characters, the last one "…" when cut.
 std::string ellipsis(const std::string& s, size_t max);
 std::string time_or_zero(int64_t ns);

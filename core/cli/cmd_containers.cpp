@@ -517,12 +517,7 @@ int cmd_container_prune(Cli& cli, const std::vector<std::string>& args) {
       }
     }
   }
-  if (!p.vm["force"].as<bool>()) {
-    std::cout << "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] " << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (util::to_lower(util::trim(answer)) != "y" && util::to_lower(util::trim(answer)) != "yes") return 0;
-  }
+  if (!p.vm["force"].as<bool>() && !confirm("This will remove all stopped containers.")) return 0;
   Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);

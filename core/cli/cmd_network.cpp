@@ -18,18 +18,6 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 // "key=value" flags into a map; a flag without '=' is a usage error naming it.
-std::map<std::string, std::string> key_values(const po::variables_map& vm, const char* flag, bool value_required) {
-  std::map<std::string, std::string> out;
-  if (!vm.count(flag)) return out;
-  for (const auto& kv : vm[flag].as<std::vector<std::string>>()) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos && value_required) {
-      throw UsageError{"invalid argument \"" + kv + "\" for \"--" + std::string(flag) + "\" flag: expected key=value"};
-    }
-    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  return out;
-}
 
 ojson string_map(const std::map<std::string, std::string>& m) {
   ojson j = ojson::object();
@@ -100,8 +88,8 @@ int cmd_network_create(Cli& cli, const std::vector<std::string>& args) {
   if (p.vm.count("ip-range")) req.ip_range = p.vm["ip-range"].as<std::string>();
   if (p.vm.count("gateway")) req.gateway = p.vm["gateway"].as<std::string>();
   req.internal = p.vm["internal"].as<bool>();
-  req.options = key_values(p.vm, "opt", true);
-  req.labels = key_values(p.vm, "label", false);
+  req.options = key_value_flags(p.vm, "opt", true);
+  req.labels = key_value_flags(p.vm, "label", false);
   if (p.vm["ipv6"].as<bool>()) {
     print_error("IPv6 networks are not supported by this berth yet");
     return kExitError;
@@ -280,14 +268,7 @@ int cmd_network_prune(Cli& cli, const std::vector<std::string>& args) {
   d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
-  if (!p.vm["force"].as<bool>()) {
-    std::cout << "WARNING! This will remove all custom networks not used by at least one container.\n"
-                 "Are you sure you want to continue? [y/N] "
-              << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") return 0;
-  }
+  if (!p.vm["force"].as<bool>() && !confirm("This will remove all custom networks not used by at least one container.")) return 0;
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
   (void)containers::reconcile(*e);

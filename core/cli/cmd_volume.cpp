@@ -13,18 +13,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-std::map<std::string, std::string> pairs(const po::variables_map& vm, const char* flag, bool need_value) {
-  std::map<std::string, std::string> out;
-  if (!vm.count(flag)) return out;
-  for (const auto& kv : vm[flag].as<std::vector<std::string>>()) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos && need_value) {
-      throw UsageError{"invalid argument \"" + kv + "\" for \"--" + std::string(flag) + "\" flag: expected key=value"};
-    }
-    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  return out;
-}
 
 ojson volume_json(const sdk::VolumeInfo& v) {
   ojson labels = ojson::object(), options = ojson::object();
@@ -52,7 +40,7 @@ int cmd_volume_create(Cli& cli, const std::vector<std::string>& args) {
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
   auto v = volumes::create(*e, name, p.vm.count("driver") ? p.vm["driver"].as<std::string>() : "",
-                           pairs(p.vm, "opt", true), pairs(p.vm, "label", false));
+                           key_value_flags(p.vm, "opt", true), key_value_flags(p.vm, "label", false));
   if (!v) {
     print_error(v.error());
     return kExitError;
@@ -210,14 +198,7 @@ int cmd_volume_prune(Cli& cli, const std::vector<std::string>& args) {
   d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation");
   auto p = parse_flags(spec, d, args);
   if (p.help) return 0;
-  if (!p.vm["force"].as<bool>()) {
-    std::cout << "WARNING! This will remove all local volumes not used by at least one container.\n"
-                 "Are you sure you want to continue? [y/N] "
-              << std::flush;
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") return 0;
-  }
+  if (!p.vm["force"].as<bool>() && !confirm("This will remove all local volumes not used by at least one container.")) return 0;
   Engine* e = cli.engine();
   if (e == nullptr) return kExitEngine;
   (void)containers::reconcile(*e);

@@ -216,4 +216,25 @@ std::optional<containers::Container> find_running_container(Engine& e, const std
   return c;
 }
 
+std::map<std::string, std::string> key_value_flags(const po::variables_map& vm, const char* flag, bool value_required) {
+  std::map<std::string, std::string> out;
+  if (!vm.count(flag)) return out;
+  for (const auto& kv : vm[flag].as<std::vector<std::string>>()) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos && value_required) {
+      throw UsageError{"invalid argument \"" + kv + "\" for \"--" + std::string(flag) + "\" flag: expected key=value"};
+    }
+    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
+bool confirm(const std::string& what) {
+  std::cout << "WARNING! " << what << "\nAre you sure you want to continue? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  answer = util::to_lower(util::trim(answer));
+  return answer == "y" || answer == "yes";
+}
+
 }  // namespace berth::cli
