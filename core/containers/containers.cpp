@@ -25,6 +25,7 @@
 #include "network/ipam.hpp"
 #include "network/networks.hpp"
 #include "network/ports.hpp"
+#include "volumes/mount_spec.hpp"
 #include "volumes/volumes.hpp"
 #include "runtime/cgroups.hpp"
 #include "util/util.hpp"
@@ -35,6 +36,11 @@ using nlohmann::json;
 namespace fs = sdk::fs;
 
 namespace {
+
+using volumes::clean_path;
+using volumes::MountSpec;
+using volumes::parse_bind;
+using volumes::parse_mount;
 
 constexpr const char* kColumns =
     "id, name, image_id, created_ns, state, owner_pid, owner_start, pid, monitor_pid, "
@@ -133,162 +139,6 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base,
   for (const auto& kv : out) has_path |= env_key(kv) == "PATH";
   if (!has_path) out.insert(out.begin(), kDefaultPath);
   return out;
-}
-
-struct ParsedBind {
-  std::string source, destination, mode;
-  bool rw = true;
-  bool volume = false;  // source is a volume's name (-v NAME:/path)
-  std::string driver;   // --mount volume-driver= ("" the host's default)
-  sdk::Options volume_options;  // --mount volume-opt=, for a volume made now
-  bool must_exist = false;      // --mount type=bind: the source is not made
-  std::string tmpfs;            // --mount type=tmpfs: its options (tmpfs is then true)
-  bool is_tmpfs = false;
-  bool nocopy = false;          // -v NAME:/p:nocopy, --mount volume-nocopy: no copy-up
-};
-
-std::string clean_path(const std::string& p);
-Result<ParsedBind> parse_bind(const std::string& spec);
-
-// --mount type=volume|bind|tmpfs,source=,target=,readonly,volume-opt=k=v,volume-driver=,
-// volume-nocopy,tmpfs-size=,tmpfs-mode=,bind-propagation=, as Docker parses it.
-Result<ParsedBind> parse_mount(const std::string& spec) {
-  auto bad = [&](const std::string& why) {
-    return make_error(Code::InvalidArgument, "invalid argument \"" + spec + "\" for \"--mount\" flag: " + why);
-  };
-  ParsedBind b;
-  b.volume = true;
-  std::string type = "volume";
-  std::vector<std::string> tmpfs_opts;
-  for (const auto& field : util::split(spec, ',')) {
-    if (field.empty()) continue;
-    auto eq = field.find('=');
-    std::string key = util::to_lower(field.substr(0, eq));
-    std::string value = eq == std::string::npos ? "" : field.substr(eq + 1);
-    bool flag = eq == std::string::npos;
-    if (key == "type") {
-      type = value;
-      if (type != "volume" && type != "bind" && type != "tmpfs") return bad("invalid type '" + type + "' (volume, bind or tmpfs)");
-    } else if (key == "source" || key == "src") {
-      b.source = value;
-    } else if (key == "target" || key == "dst" || key == "destination") {
-      b.destination = value;
-    } else if (key == "readonly" || key == "ro") {
-      if (!flag && value != "true" && value != "1" && value != "false" && value != "0") return bad("invalid value for " + key + ": " + value);
-      b.rw = !(flag || value == "true" || value == "1");
-      b.mode = b.rw ? "" : "ro";
-    } else if (key == "volume-opt") {
-      auto veq = value.find('=');
-      if (veq == std::string::npos || veq == 0) return bad("volume-opt needs KEY=VALUE");
-      b.volume_options[value.substr(0, veq)] = value.substr(veq + 1);
-    } else if (key == "volume-driver") {
-      b.driver = value;
-    } else if (key == "volume-nocopy") {
-      if (!flag && value != "true" && value != "1" && value != "false" && value != "0") return bad("invalid value for volume-nocopy: " + value);
-      b.nocopy = flag || value == "true" || value == "1";
-    } else if (key == "tmpfs-size") {
-      if (value.empty() || value.find_first_not_of("0123456789kKmMgG") != std::string::npos) return bad("invalid tmpfs-size " + value);
-      tmpfs_opts.push_back("size=" + value);
-    } else if (key == "tmpfs-mode") {
-      if (value.empty() || value.find_first_not_of("01234567") != std::string::npos) return bad("invalid tmpfs-mode " + value);
-      tmpfs_opts.push_back("mode=" + value);
-    } else if (key == "bind-propagation") {
-      static const std::set<std::string> kModes = {"private", "rprivate", "shared", "rshared", "slave", "rslave"};
-      if (!kModes.count(value)) return bad("invalid bind-propagation " + value);
-    } else {
-      return bad("unexpected key '" + key + "' in '" + field + "'");
-    }
-  }
-  if (b.destination.empty()) return bad("target is required");
-  if (b.destination[0] != '/') return bad("invalid mount path: '" + b.destination + "' mount path must be absolute");
-  b.destination = clean_path(b.destination);
-  if (b.destination == "/") return bad("invalid mount path: '/' is not allowed");
-  if (type == "bind") {
-    b.volume = false;
-    b.must_exist = true;
-    if (b.source.empty()) return bad("source is required when type is bind");
-    if (b.source[0] != '/') return bad("invalid mount config for type \"bind\": invalid mount path: '" + b.source + "' mount path must be absolute");
-    b.source = clean_path(b.source);
-    if (!fs::exists(b.source)) {
-      return make_error(Code::InvalidArgument, "invalid mount config for type \"bind\": bind source path does not exist: " + b.source);
-    }
-  } else if (type == "tmpfs") {
-    b.volume = false;
-    b.is_tmpfs = true;
-    if (!b.source.empty()) return bad("source is not allowed when type is tmpfs");
-    if (!b.rw) tmpfs_opts.push_back("ro");
-    b.tmpfs = util::join(tmpfs_opts, ",");
-  } else if (!b.source.empty()) {
-    // A volume's name, as for -v.
-    BERTH_ASSIGN(auto as_v, parse_bind(b.source + ":" + b.destination));
-    (void)as_v;
-  }
-  return b;
-}
-
-std::string clean_path(const std::string& p) {
-  std::vector<std::string> parts;
-  for (const auto& part : util::split(p, '/')) {
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(part);
-  }
-  return "/" + util::join(parts, "/");
-}
-
-Result<ParsedBind> parse_bind(const std::string& spec) {
-  auto parts = util::split(spec, ':');
-  auto invalid = [&](const std::string& why) {
-    return make_error(Code::InvalidArgument, "invalid volume specification: '" + spec + "': " + why);
-  };
-  if (parts.size() == 1 && !spec.empty() && spec[0] == '/') {
-    // -v /path: an anonymous volume, named when the container is made.
-    ParsedBind b;
-    b.volume = true;
-    b.destination = clean_path(spec);
-    if (b.destination == "/") return invalid("invalid mount path: '/' is not allowed");
-    return b;
-  }
-  if (parts.size() < 2 || parts.size() > 3) return invalid("expected SOURCE:DESTINATION[:OPTIONS]");
-  ParsedBind b;
-  b.source = parts[0];
-  b.destination = parts[1];
-  if (b.source.empty()) return invalid("empty source");
-  if (b.source[0] != '/') {
-    // A named volume, made on first use. (Docker's rule for names.)
-    b.volume = true;
-    if (b.source.size() < 2 || !std::isalnum(static_cast<unsigned char>(b.source[0])) ||
-        b.source.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-            std::string::npos) {
-      return make_error(Code::InvalidArgument, "create " + b.source + ": \"" + b.source +
-                                                   "\" includes invalid characters for a local volume name, only "
-                                                   "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a "
-                                                   "host directory, use absolute path");
-    }
-  }
-  if (b.destination.empty() || b.destination[0] != '/') {
-    return invalid("invalid mount path: '" + b.destination + "' mount path must be absolute");
-  }
-  b.destination = clean_path(b.destination);
-  if (b.destination == "/") return invalid("invalid mount path: '/' is not allowed");
-  if (!b.volume) b.source = clean_path(b.source);
-  if (parts.size() == 3) {
-    b.mode = parts[2];
-    for (const auto& opt : util::split(parts[2], ',')) {
-      if (opt == "ro") {
-        b.rw = false;
-      } else if (opt == "nocopy") {
-        b.nocopy = true;
-      } else if (opt == "rw" || opt == "z" || opt == "Z" || opt == "rprivate" || opt == "private") {
-      } else {
-        return invalid("invalid mode: " + opt);
-      }
-    }
-  }
-  return b;
 }
 
 struct NetworkChoice {
@@ -898,7 +748,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     return make_error(Code::InvalidArgument, "Invalid container name (" + req.name +
                                                  "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   }
-  std::vector<ParsedBind> binds;
+  std::vector<MountSpec> binds;
   // --volumes-from CTR[:ro|:rw]: the other container's volumes and binds at the same paths.
   // Each becomes a -v of this container, so volumes gain a user and binds a source.
   std::vector<std::string> inherited;
@@ -916,7 +766,11 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
       std::string src = type == "volume" ? m.value("Name", "") : m.value("Source", "");
       if (src.empty()) continue;
       bool rw = mode.empty() ? m.value("RW", true) : mode == "rw";
-      inherited.push_back(src + ":" + m.value("Destination", "") + (rw ? "" : ":ro"));
+      std::vector<std::string> opts;
+      if (!rw) opts.push_back("ro");
+      std::string prop = m.value("Propagation", "");
+      if (type == "bind" && !prop.empty() && prop != "rprivate") opts.push_back(prop);
+      inherited.push_back(src + ":" + m.value("Destination", "") + (opts.empty() ? "" : ":" + util::join(opts, ",")));
     }
   }
   std::vector<std::string> mount_specs = req.volumes;
@@ -939,6 +793,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         return make_error(Code::InvalidArgument, "Duplicate mount point: " + b.destination);
       }
     }
+    BERTH_TRY(volumes::check_propagation(b));
     binds.push_back(b);
   }
   BERTH_ASSIGN(NetworkChoice net, choose_network(e, req.network));
@@ -1077,7 +932,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
   for (const auto& b : binds) {
     if (b.is_tmpfs) tmpfs[b.destination] = b.tmpfs;
   }
-  binds.erase(std::remove_if(binds.begin(), binds.end(), [](const ParsedBind& b) { return b.is_tmpfs; }), binds.end());
+  binds.erase(std::remove_if(binds.begin(), binds.end(), [](const MountSpec& b) { return b.is_tmpfs; }), binds.end());
   for (const auto& t : req.tmpfs) {
     auto colon = t.find(':');
     std::string dst = t.substr(0, colon), opts = colon == std::string::npos ? "" : t.substr(colon + 1);
@@ -1093,7 +948,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         return make_error(Code::InvalidArgument, "invalid tmpfs option \"" + o + "\" in --tmpfs " + t);
       }
     }
-    bool taken = tmpfs.contains(dst) || std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
+    bool taken = tmpfs.contains(dst) || std::any_of(binds.begin(), binds.end(), [&](const MountSpec& b) { return b.destination == dst; });
     if (taken) return make_error(Code::InvalidArgument, "Duplicate mount point: " + dst);
     tmpfs[dst] = opts;
   }
@@ -1103,9 +958,9 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     for (auto it = image_volumes.begin(); it != image_volumes.end(); ++it) {
       std::string dst = clean_path(it.key());
       bool covered = tmpfs.contains(dst) ||
-                     std::any_of(binds.begin(), binds.end(), [&](const ParsedBind& b) { return b.destination == dst; });
+                     std::any_of(binds.begin(), binds.end(), [&](const MountSpec& b) { return b.destination == dst; });
       if (covered || dst == "/") continue;
-      ParsedBind b;
+      MountSpec b;
       b.volume = true;
       b.destination = dst;
       binds.push_back(b);
@@ -1143,7 +998,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
                       {"Destination", b.destination},
                       {"Mode", b.mode},
                       {"RW", b.rw},
-                      {"Propagation", "rprivate"}});
+                      {"Propagation", b.propagation.empty() ? "rprivate" : b.propagation}});
   }
   json spec = {
       {"Path", argv.front()},

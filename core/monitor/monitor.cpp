@@ -181,7 +181,9 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.root_mounts = *mounts;
     sc.new_netns = !network.value("HostNamespace", false);
     for (const auto& m : spec.value("Mounts", json::array())) {
-      sc.binds.push_back({m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)});
+      runtime::BindMount b{m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)};
+      if (m.value("Type", "") == "bind") b.propagation = m.value("Propagation", "");
+      sc.binds.push_back(b);
     }
     const json tmpfs = host_config.value("Tmpfs", json::object());
     for (const auto& [dst, opts] : tmpfs.items()) {

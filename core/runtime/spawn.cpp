@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fstream>
 
@@ -209,7 +210,29 @@ void setup_proc_sys(int errfd, const std::string& root, const SpawnConfig& cfg) 
   }
 }
 
-void setup_binds(int errfd, const std::string& root, const std::vector<BindMount>& binds) {
+unsigned long propagation_flags(const std::string& p) {
+  if (p == "shared") return MS_SHARED;
+  if (p == "rshared") return MS_SHARED | MS_REC;
+  if (p == "slave") return MS_SLAVE;
+  if (p == "rslave") return MS_SLAVE | MS_REC;
+  if (p == "private") return MS_PRIVATE;
+  return MS_PRIVATE | MS_REC;
+}
+
+// What "/" becomes in the container's mount namespace. Private (the usual case) cuts every
+// tie to the host's mounts in one call, binds included. A shared or slave bind needs its
+// copy of the host's mount to stay in the host's peer group, so then "/" is made shared
+// (or a slave) instead, and each bind is given its own propagation after it is mounted.
+unsigned long root_propagation(const std::vector<BindMount>& binds) {
+  unsigned long flags = MS_PRIVATE | MS_REC;
+  for (const auto& b : binds) {
+    if (b.propagation == "shared" || b.propagation == "rshared") return MS_SHARED | MS_REC;
+    if (b.propagation == "slave" || b.propagation == "rslave") flags = MS_SLAVE | MS_REC;
+  }
+  return flags;
+}
+
+void setup_binds(int errfd, const std::string& root, const std::vector<BindMount>& binds, bool root_private) {
   for (const auto& b : binds) {
     if (b.tmpfs) {
       // Docker's defaults (nosuid, nodev, noexec) unless the options say otherwise.
@@ -237,6 +260,11 @@ void setup_binds(int errfd, const std::string& root, const std::vector<BindMount
     }
     std::string target = safe_target(errfd, root, b.destination, S_ISDIR(st.st_mode));
     mount_or(errfd, b.source.c_str(), target, nullptr, MS_BIND | MS_REC, nullptr);
+    if (!root_private) {
+      // A bind of a shared source joins its peer group; each keeps only what it asked for.
+      std::string mounted = safe_target(errfd, root, b.destination, S_ISDIR(st.st_mode));
+      mount_or(errfd, nullptr, mounted, nullptr, propagation_flags(b.propagation), nullptr);
+    }
     if (b.readonly) {
       // (Re-resolved: the old descriptor names what is under the new mount.)
       std::string mounted = safe_target(errfd, root, b.destination, S_ISDIR(st.st_mode));
@@ -522,10 +550,22 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
     child_fail(errfd, 125, err_str("join the network namespace of the other container"));
   }
 
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    child_fail(errfd, 125, err_str("make / private"));
+  const unsigned long root_prop = root_propagation(cfg.binds);
+  const bool root_private = (root_prop & MS_PRIVATE) != 0;
+  if (::mount(nullptr, "/", nullptr, root_prop, nullptr) != 0) {
+    child_fail(errfd, 125, err_str("set the propagation of /"));
   }
   const std::string& root = cfg.rootfs;
+  if (!root_private) {
+    // The container's own mounts (its root, /proc, ...) must not reach the host: the mount
+    // that holds the root directory is made private, so nothing mounted on it propagates.
+    // (pivot_root also refuses a new root whose parent mount is shared.)
+    char real[PATH_MAX];
+    if (::realpath(root.c_str(), real) == nullptr) child_fail(errfd, 125, err_str("resolve the root '" + root + "'"));
+    auto holder = sdk::mount_holding(real);
+    if (!holder) child_fail(errfd, 125, "find the mount holding the root: " + holder.error().what());
+    mount_or(errfd, nullptr, holder->point, nullptr, MS_PRIVATE, nullptr);
+  }
   if (Status s = sdk::apply_mounts(cfg.root_mounts, root); !s) {
     child_fail(errfd, 125, "mount root file system: " + s.error().what());
   }
@@ -535,7 +575,7 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   util::timing_mark("child: /dev made");
   setup_proc_sys(errfd, root, cfg);
   util::timing_mark("child: /proc, /sys mounted");
-  setup_binds(errfd, root, cfg.binds);
+  setup_binds(errfd, root, cfg.binds, root_private);
   util::timing_mark("child: binds mounted");
   // --read-only: the root itself; what is mounted on it (/dev, /proc, volumes) stays as it is.
   if (cfg.readonly_rootfs) {
@@ -543,9 +583,20 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
     mount_or(errfd, nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
   }
 
+  // The old root's mounts may still be peers of the host's (shared or slave binds): they
+  // are made slaves before they are detached, so that cannot unmount anything on the host.
+  // mount(2) does not look through the old root stacked on "." after pivot_root (umount2
+  // does), so the old root is named by a descriptor opened before, as runc does.
+  int old_root = root_private ? -1 : ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (!root_private && old_root < 0) child_fail(errfd, 125, err_str("open the old root"));
   if (::chdir(root.c_str()) != 0) child_fail(errfd, 125, err_str("chdir '" + root + "'"));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) child_fail(errfd, 125, err_str("pivot_root"));
   util::timing_mark("child: pivoted");
+  if (old_root >= 0) {
+    if (::fchdir(old_root) != 0) child_fail(errfd, 125, err_str("enter the old root"));
+    ::close(old_root);
+    mount_or(errfd, nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr);
+  }
   if (::umount2(".", MNT_DETACH) != 0) child_fail(errfd, 125, err_str("detach old root"));
   util::timing_mark("child: old root detached");
   if (::chdir("/") != 0) child_fail(errfd, 125, err_str("chdir /"));

@@ -24,6 +24,9 @@ struct BindMount {
   bool readonly = false;
   bool tmpfs = false;       // --tmpfs: a new tmpfs at destination instead of a bind
   std::string tmpfs_options;  // its mount(8) options: "size=64m,mode=1777,noexec"
+  // Binds: how mounts under it travel between host and container: "" or (r)private none,
+  // (r)slave host -> container, (r)shared both ways (the source must be a shared mount).
+  std::string propagation;
 };
 
 // --ulimit name=soft[:hard]; resource is RLIMIT_* (validated by the caller).

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <ctime>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "berth/sdk/fs.hpp"
+#include "berth/sdk/mount.hpp"
 #include "berth/sdk/options.hpp"
 #include "berth/sdk/plugin.hpp"
 
@@ -96,17 +98,9 @@ class DirLock {
 // Whether `path` is a mount point now, by the kernel's own list (a bind of a directory on
 // the same file system has the same device number as its parent).
 bool mounted_now(const std::string& path) {
-  auto info = fs::read_file("/proc/self/mountinfo");
-  if (!info) return true;  // unknown: assume the worst
-  std::istringstream in(*info);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, dev, root, point;
-    f >> id >> parent >> dev >> root >> point;
-    if (point == path) return true;
-  }
-  return false;
+  auto table = sdk::mount_table();
+  if (!table) return true;  // unknown: assume the worst
+  return std::any_of(table->begin(), table->end(), [&](const sdk::MountEntry& m) { return m.point == path; });
 }
 
 // Whether the volume's data is a mount of its own (type=, or device= with o=bind).

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace berth::sdk {
 
@@ -59,6 +61,63 @@ bool is_mount_point(const std::string& path) {
     return false;
   }
   return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
+}
+
+namespace {
+
+std::string unescape_octal(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3') {
+      out += static_cast<char>(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0'));
+      i += 3;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+bool has_tag(const std::vector<std::string>& tags, const char* prefix) {
+  for (const auto& t : tags) {
+    if (t.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool MountEntry::shared() const { return has_tag(tags, "shared:"); }
+bool MountEntry::slave() const { return has_tag(tags, "master:"); }
+
+Result<std::vector<MountEntry>> mount_table() {
+  std::ifstream in("/proc/self/mountinfo");
+  if (!in) return sys_error("open /proc/self/mountinfo");
+  std::vector<MountEntry> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    MountEntry m;
+    std::string dev, root, point, opts, tag;
+    if (!(f >> m.id >> m.parent >> dev >> root >> point >> opts)) continue;
+    m.point = unescape_octal(point);
+    while (f >> tag && tag != "-") m.tags.push_back(tag);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<MountEntry> mount_holding(const std::string& path) {
+  BERTH_ASSIGN(auto table, mount_table());
+  const MountEntry* best = nullptr;
+  for (const auto& m : table) {
+    bool holds = m.point == "/" || path == m.point ||
+                 (path.size() > m.point.size() && path.compare(0, m.point.size(), m.point) == 0 &&
+                  path[m.point.size()] == '/');
+    if (holds && (!best || m.point.size() >= best->point.size())) best = &m;
+  }
+  if (!best) return make_error(Code::NotFound, "no mount holds '" + path + "'");
+  return *best;
 }
 
 }  // namespace berth::sdk

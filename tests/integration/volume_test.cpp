@@ -1,5 +1,7 @@
 // Named volumes through the `local` driver (plugins/volume-local), with real containers.
 
+#include <unistd.h>
+
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -229,6 +231,71 @@ TEST_F(Volumes, MountFlagForVolumesBindsAndTmpfs) {
   EXPECT_TRUE(all_container_ids().empty());
   EXPECT_EQ(ok({"volume", "ls", "-q"}), v);
   EXPECT_TRUE(mounts_containing(state_ + "/volumes").empty());
+}
+
+// bind-propagation: what is mounted under a bind travels as asked, and only then. This
+// host's mounts are all private, so the test makes a shared mount of its own to bind from.
+TEST_F(Volumes, BindPropagationSharedSlaveAndPrivate) {
+  std::string src = root_ + "/shared";
+  exec({"mkdir", "-p", src + "/sub", src + "/sub2"});
+  ASSERT_EQ(exec({"mount", "--bind", src, src}).code, 0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { exec({"umount", "-R", "-l", path}); }
+  } unmount{src};
+  ASSERT_EQ(exec({"mount", "--make-shared", src}).code, 0);
+  auto mounted = [&](const std::string& p) { return exec({"mountpoint", "-q", p}).code == 0; };
+
+  // rshared: a mount made in the container shows on the host (and stays after it).
+  std::string c = ok({"run", "-d", "--privileged", "--mount", "type=bind,src=" + src + ",dst=/s,bind-propagation=rshared",
+                      "busybox", "sh", "-c", "mount -t tmpfs t /s/sub && touch /s/sub/from-ctr && sleep 60"});
+  for (int i = 0; i < 100 && !exists(src + "/sub/from-ctr"); ++i) usleep(50'000);
+  EXPECT_TRUE(exists(src + "/sub/from-ctr"));
+  EXPECT_EQ(json::parse(ok({"inspect", c}))[0]["Mounts"][0]["Propagation"], "rshared");
+  ok({"rm", "-f", c});
+  EXPECT_TRUE(mounted(src + "/sub"));
+  ASSERT_EQ(exec({"umount", src + "/sub"}).code, 0);
+
+  // rslave (-v mode): the host's new mount shows inside, the container's stays inside.
+  c = ok({"run", "-d", "--privileged", "-v", src + ":/s:rslave", "busybox", "sleep", "60"});
+  ASSERT_EQ(exec({"mount", "-t", "tmpfs", "h", src + "/sub"}).code, 0);
+  write_file(src + "/sub/from-host", "x");
+  EXPECT_EQ(ok({"exec", c, "ls", "/s/sub"}), "from-host");
+  ok({"exec", c, "mount", "-t", "tmpfs", "t", "/s/sub2"});
+  EXPECT_FALSE(mounted(src + "/sub2"));
+  ok({"rm", "-f", c});
+  ASSERT_EQ(exec({"umount", src + "/sub"}).code, 0);
+
+  // The default, rprivate: the host's new mount stays out.
+  c = ok({"run", "-d", "-v", src + ":/s", "busybox", "sleep", "60"});
+  ASSERT_EQ(exec({"mount", "-t", "tmpfs", "h", src + "/sub"}).code, 0);
+  write_file(src + "/sub/late", "x");
+  EXPECT_EQ(ok({"exec", c, "ls", "/s/sub"}), "");
+  EXPECT_EQ(json::parse(ok({"inspect", c}))[0]["Mounts"][0]["Propagation"], "rprivate");
+  ok({"rm", "-f", c});
+  ASSERT_EQ(exec({"umount", src + "/sub"}).code, 0);
+
+  // Docker's refusals: a source on a private mount cannot be shared or a slave; propagation
+  // is for binds only. Nothing is made.
+  struct Bad {
+    std::vector<std::string> flags;
+    std::string needle;
+  };
+  for (const Bad& b : {Bad{{"--mount", "type=bind,src=" + root_ + ",dst=/x,bind-propagation=rshared"}, "is mounted on / but it is not a shared mount"},
+                       Bad{{"-v", root_ + "/new:/x:slave"}, "is mounted on / but it is not a shared or slave mount"},
+                       Bad{{"-v", unique("vol") + ":/x:rshared"}, "invalid mode: rshared"},
+                       Bad{{"--mount", "type=volume,target=/x,bind-propagation=rshared"}, "cannot mix 'bind-*' options"},
+                       Bad{{"--mount", "type=bind,src=" + src + ",dst=/x,bind-propagation=sideways"}, "invalid bind-propagation"}}) {
+    std::vector<std::string> args = {"run", "--rm"};
+    args.insert(args.end(), b.flags.begin(), b.flags.end());
+    args.insert(args.end(), {"busybox", "true"});
+    Output o = berth(args);
+    EXPECT_EQ(o.code, 125) << b.flags.back();
+    EXPECT_NE(o.err.find(b.needle), std::string::npos) << b.flags.back() << ": " << o.err;
+  }
+  EXPECT_FALSE(exists(root_ + "/new"));
+  EXPECT_TRUE(all_container_ids().empty());
+  EXPECT_EQ(ok({"volume", "ls", "-q"}), "");
 }
 
 TEST_F(Volumes, VolumesFromAndTheBackupScenario) {
