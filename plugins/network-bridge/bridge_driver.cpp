@@ -26,23 +26,6 @@ namespace {
 constexpr const char* kBridgeNameOpt = "com.docker.network.bridge.name";
 constexpr const char* kMasqueradeOpt = "com.docker.network.bridge.enable_ip_masquerade";
 
-// An exclusive flock() on the driver's lock file for as long as it lives.
-class Lock {
- public:
-  explicit Lock(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-    if (fd_ >= 0) {
-      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~Lock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 std::map<std::string, std::string> parse_kv(const std::string& text) {
   std::map<std::string, std::string> kv;
@@ -269,8 +252,7 @@ Status BridgeDriver::apply_table() {
 
 Status BridgeDriver::create_network(const sdk::NetworkSpec& spec) {
   BERTH_ASSIGN(BridgeNetwork n, parse(spec));
-  Lock lock(state_dir_ + "/lock");
-  if (!lock.ok()) return sys_error("lock " + state_dir_ + "/lock");
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
   std::string text = "bridge=" + n.bridge + "\nsubnet=" + n.subnet + "\ngateway=" + n.gateway +
                      "\ninternal=" + (n.internal ? "1" : "0") + "\nmasquerade=" + (n.masquerade ? "1" : "0") + "\n";
   BERTH_TRY(fs::write_file_atomic(network_file(n.id), text, 0600));
@@ -300,8 +282,7 @@ Status BridgeDriver::restore(const sdk::NetworkSpec& spec) {
 
 Status BridgeDriver::delete_network(const sdk::NetworkSpec& spec) {
   BERTH_ASSIGN(BridgeNetwork n, parse(spec));
-  Lock lock(state_dir_ + "/lock");
-  if (!lock.ok()) return sys_error("lock " + state_dir_ + "/lock");
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
   std::vector<std::string> errors;
   if (::unlink(network_file(n.id).c_str()) != 0 && errno != ENOENT) errors.push_back(std::strerror(errno));
   if (Status s = apply_table(); !s) errors.push_back(s.error().what());
@@ -360,7 +341,7 @@ Status BridgeDriver::leave(const sdk::NetworkSpec&, const sdk::EndpointSpec& end
   // Every container's end puts the table right again (rules deleted or added by hand).
   // The engine calls leave() after a container's exit has been reported, where nobody
   // waits for it; a start does not pay for this.
-  Lock lock(state_dir_ + "/lock");
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
   return apply_table();
 }
 
@@ -368,19 +349,24 @@ Status BridgeDriver::delete_endpoint(const sdk::NetworkSpec&, const sdk::Endpoin
   // The veth pair belongs to join()/leave(), and to the container's namespace: when that
   // dies the kernel removes both ends. Waiting for it here would cost every exit a
   // veth deletion (an RCU grace period).
-  std::vector<std::string> errors;
-  if (fs::exists(ports_file(endpoint.endpoint_id))) {
-    Lock lock(state_dir_ + "/lock");
-    ::unlink(ports_file(endpoint.endpoint_id).c_str());
-    if (Status s = apply_table(); !s) errors.push_back(s.error().what());
-  }
-  if (!errors.empty()) {
-    std::string all;
-    for (const auto& e : errors) all += (all.empty() ? "" : "; ") + e;
-    return make_error(Code::Internal, "delete endpoint " + endpoint.endpoint_id.substr(0, 12) + ": " + all);
+  if (!fs::exists(ports_file(endpoint.endpoint_id))) return {};
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
+  ::unlink(ports_file(endpoint.endpoint_id).c_str());
+  if (Status s = apply_table(); !s) {
+    return make_error(Code::Internal, "delete endpoint " + endpoint.endpoint_id.substr(0, 12) + ": " + s.error().what());
   }
   return {};
 }
+
+namespace {
+
+// Docker's words for a host port someone else publishes.
+Error already_allocated(const NatPort& p) {
+  return make_error(Code::Conflict, "Bind for " + (p.host_ip.empty() ? std::string("0.0.0.0") : p.host_ip) + ":" +
+                                        std::to_string(p.host_port) + " failed: port is already allocated");
+}
+
+}  // namespace
 
 Status BridgeDriver::publish_ports(const sdk::NetworkSpec& network, const sdk::EndpointSpec& endpoint,
                                    const std::vector<sdk::PortMapping>& mappings) {
@@ -403,14 +389,12 @@ Status BridgeDriver::publish_ports(const sdk::NetworkSpec& network, const sdk::E
     p.container_port = m.container_port;
     for (const auto& w : want) {
       if (ports_overlap(w, p)) {
-        return make_error(Code::Conflict, "Bind for " + (p.host_ip.empty() ? std::string("0.0.0.0") : p.host_ip) + ":" +
-                                              std::to_string(p.host_port) + " failed: port is already allocated");
+        return already_allocated(p);
       }
     }
     want.push_back(p);
   }
-  Lock lock(state_dir_ + "/lock");
-  if (!lock.ok()) return sys_error("lock " + state_dir_ + "/lock");
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
   for (const auto& ep : fs::list_dir(state_dir_ + "/ports")) {
     if (ep == endpoint.endpoint_id) continue;
     auto text = fs::read_file(ports_file(ep));
@@ -418,8 +402,7 @@ Status BridgeDriver::publish_ports(const sdk::NetworkSpec& network, const sdk::E
     for (const auto& have : read_ports(*text)) {
       for (const auto& p : want) {
         if (ports_overlap(have, p)) {
-          return make_error(Code::Conflict, "Bind for " + (p.host_ip.empty() ? std::string("0.0.0.0") : p.host_ip) +
-                                                ":" + std::to_string(p.host_port) + " failed: port is already allocated");
+          return already_allocated(p);
         }
       }
     }
@@ -441,7 +424,7 @@ Status BridgeDriver::publish_ports(const sdk::NetworkSpec& network, const sdk::E
 
 Status BridgeDriver::unpublish_ports(const sdk::NetworkSpec&, const sdk::EndpointSpec& endpoint,
                                      const std::vector<sdk::PortMapping>&) {
-  Lock lock(state_dir_ + "/lock");
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(state_dir_ + "/lock"));
   if (::unlink(ports_file(endpoint.endpoint_id).c_str()) != 0 && errno == ENOENT) return {};
   return apply_table();
 }

@@ -76,24 +76,6 @@ MountOpts parse_o(const std::string& o) {
   return m;
 }
 
-// An exclusive flock() on a volume's directory while it lives: mount counting is a
-// read-modify-write shared by every berth process.
-class DirLock {
- public:
-  explicit DirLock(const std::string& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_ >= 0) {
-      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~DirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 // Whether `path` is a mount point now, by the kernel's own list (a bind of a directory on
 // the same file system has the same device number as its parent).
@@ -208,8 +190,9 @@ Result<std::string> LocalDriver::path(const std::string& name) {
 
 Result<std::string> LocalDriver::mount(const std::string& name, const std::string& caller_id) {
   BERTH_ASSIGN(auto v, get(name));
-  DirLock lock(dir(name));
-  if (!lock.ok()) return sys_error("lock volume " + name);
+  // Mount counting is a read-modify-write shared by every berth process: under the
+  // volume directory's lock.
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(dir(name)));
   std::string ref = dir(name) + "/refs/" + caller_id;
   bool first = fs::list_dir(dir(name) + "/refs").empty();
   auto type = v.options.find("type");
@@ -235,7 +218,7 @@ Result<std::string> LocalDriver::mount(const std::string& name, const std::strin
 Status LocalDriver::unmount(const std::string& name, const std::string& caller_id) {
   auto v = get(name);
   if (!v) return {};
-  DirLock lock(dir(name));
+  BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(dir(name)));
   std::string ref = dir(name) + "/refs/" + caller_id;
   if (::unlink(ref.c_str()) != 0) return {};  // not this caller's: nothing to drop
   if (!fs::list_dir(dir(name) + "/refs").empty()) return {};
@@ -254,7 +237,7 @@ Status LocalDriver::restore(const std::string& name, const std::string& caller_i
 Status LocalDriver::remove(const std::string& name) {
   BERTH_ASSIGN(auto v, get(name));
   {
-    DirLock lock(dir(name));
+    BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(dir(name)));
     if (!fs::list_dir(dir(name) + "/refs").empty()) {
       return make_error(Code::Conflict, "remove " + name + ": volume is in use");
     }

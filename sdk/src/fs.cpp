@@ -234,6 +234,7 @@ std::string fs_type_name(const std::string& path) {
 
 Result<FileLock> FileLock::exclusive(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EISDIR) fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return sys_error("open lock '" + path + "'");
   }

@@ -38,7 +38,8 @@ Status disk_usage(const std::string& path, int64_t* bytes, int64_t* inodes);
 // The file system type of `path` as statfs reports it ("ext4", "xfs", "tmpfs", ...).
 std::string fs_type_name(const std::string& path);
 
-// An advisory lock on a file (flock), held until destroyed.
+// An advisory lock on a file (flock), held until destroyed. `path` is made if missing; a
+// directory can be locked too.
 class FileLock {
  public:
   static Result<FileLock> exclusive(const std::string& path);
