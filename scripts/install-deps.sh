@@ -8,6 +8,7 @@ pkgs=(
   # libraries (README lists why each is here)
   libboost-dev libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev libmnl-dev libnftables-dev
+  libcurl4-openssl-dev
   # the embedded default image's userland, and the benchmark's reference runtime
   busybox-static runc
   # used by tests and benchmarks: iproute2 (leak checks), util-linux (unshare, findmnt)
@@ -16,6 +17,9 @@ pkgs=(
   nftables
   # a DNS server on 127.0.0.1 that the embedded DNS tests forward to (nothing leaves the host)
   dnsmasq-base
+  # registries on 127.0.0.1 for pull/push tests, an independent client to fill and read
+  # them, and htpasswd for their basic-auth users
+  docker-registry skopeo apache2-utils
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,6 +17,8 @@
 
 #include "berth/sdk/fs.hpp"
 #include "cli/cli.hpp"
+#include "images/pull.hpp"
+#include "images/reference.hpp"
 #include "cli/template.hpp"
 #include "monitor/attach.hpp"
 #include "monitor/json_log.hpp"
@@ -226,6 +228,20 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
     return std::nullopt;
   }
   (void)containers::reconcile(e);
+  // A missing image is pulled first, its progress on stderr (stdout is the container's).
+  if (auto have = e.images().resolve(req.image); !have && have.error().code == Code::NotFound) {
+    if (auto ref = images::parse_reference(req.image); ref) {
+      std::cerr << "Unable to find image '" << (ref->digest.empty() ? ref->familiar() : ref->familiar_name() + "@" + ref->digest)
+                << "' locally\n";
+      images::TransferOptions o;
+      o.out = stderr;
+      o.tty = ::isatty(STDERR_FILENO) == 1;
+      if (auto pulled = images::pull(e, req.image, o); !pulled) {
+        run_error(pulled.error().what());
+        return std::nullopt;
+      }
+    }
+  }
   auto c = containers::create(e, req, then_start);
   if (!c) {
     run_error(c.error().what());

@@ -210,13 +210,18 @@ Result<ojson> image_json(Engine& e, const images::ImageRecord& img) {
   BERTH_ASSIGN(json config, e.images().config(img));
   ojson tags = ojson::array();
   for (const auto& t : img.tags) tags.push_back(images::familiar_of(t));
+  ojson digests = ojson::array();
+  for (const auto& d : img.repo_digests) {
+    auto ref = images::parse_reference(d);  // docker.io/library/busybox@sha256:.. -> busybox@sha256:..
+    digests.push_back(ref ? ref->familiar_name() + "@" + ref->digest : d);
+  }
   json history = config.value("history", json::array());
   std::string comment;
   if (!history.empty()) comment = history.back().value("comment", "");
   return ojson{
       {"Id", img.id},
       {"RepoTags", tags},
-      {"RepoDigests", ojson::array()},
+      {"RepoDigests", digests},
       {"Parent", ""},
       {"Comment", comment},
       {"Created", config.value("created", "")},

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   std::map<std::string, Command> table;
   register_container_commands(table);
   register_image_commands(table);
+  register_registry_commands(table);
   register_system_commands(table);
   register_network_commands(table);
   register_volume_commands(table);

@@ -115,7 +115,7 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
   cfg.source = source;
   // Relative to the binary, so the build tree and any install prefix work alike.
   cfg.plugin_dirs = {util::exe_dir() + "/" + BERTH_PLUGIN_RELDIR};
-  BERTH_TRY(check_keys(root, {"engine", "plugins", "storage", "volumes", "networks", "drivers"},
+  BERTH_TRY(check_keys(root, {"engine", "plugins", "storage", "volumes", "networks", "registries", "drivers"},
                        "the top level", source));
 
   BERTH_ASSIGN(const toml::table* engine, get_table(root, "engine", source));
@@ -184,6 +184,31 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
       if (cfg.default_network.name.empty() || cfg.default_network.driver.empty()) {
         return config_error(source, def->source(), "[networks.default] needs 'name' and 'driver'");
       }
+    }
+  }
+
+  BERTH_ASSIGN(const toml::table* registries, get_table(root, "registries", source));
+  if (registries != nullptr) {
+    for (auto&& [k, v] : *registries) {
+      std::string host(k.str());
+      if (!v.is_table()) return config_error(source, v.source(), "[registries.\"" + host + "\"] must be a table");
+      if (host.empty() || host.find('/') != std::string::npos) {
+        return config_error(source, k.source(), "registry '" + host + "' must be HOST or HOST:PORT");
+      }
+      const toml::table& t = *v.as_table();
+      std::string where = "[registries.\"" + host + "\"]";
+      BERTH_TRY(check_keys(t, {"insecure", "mirrors", "blocked"}, where, source));
+      RegistrySettings r;
+      if (const toml::node* n = t.get("insecure")) {
+        if (!n->is_boolean()) return config_error(source, n->source(), where + " insecure must be true or false");
+        r.insecure = n->as_boolean()->get();
+      }
+      if (const toml::node* n = t.get("blocked")) {
+        if (!n->is_boolean()) return config_error(source, n->source(), where + " blocked must be true or false");
+        r.blocked = n->as_boolean()->get();
+      }
+      BERTH_ASSIGN(r.mirrors, get_string_array(t, "mirrors", source));
+      cfg.registries[host] = std::move(r);
     }
   }
 

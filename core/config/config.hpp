@@ -20,6 +20,18 @@ struct DefaultNetwork {
   std::string gateway;
 };
 
+// [registries."HOST[:PORT]"]: how to reach one registry.
+struct RegistrySettings {
+  // Plain HTTP is allowed (HTTPS is tried first, its certificate not checked), as Docker's
+  // insecure-registries. Loopback registries are insecure without saying so, as Docker's.
+  bool insecure = false;
+  // Tried in order for pulls before the registry itself: "HOST[:PORT]" or a URL with
+  // http:// or https://.
+  std::vector<std::string> mirrors;
+  // Nothing is pulled from or pushed to it (as podman's registries.conf `blocked`).
+  bool blocked = false;
+};
+
 struct HostConfig {
   std::string source;  // the file it came from, or "<embedded default>"
   std::string state_root = "/var/lib/berth";
@@ -33,6 +45,7 @@ struct HostConfig {
   // Where the embedded DNS sends names it does not know ("IP" or "IP:PORT"); empty: the
   // nameservers of the host's /etc/resolv.conf. ([networks] dns_upstream)
   std::vector<std::string> dns_upstream;
+  std::map<std::string, RegistrySettings> registries;
   // "network.bridge" -> options, from [drivers."network.bridge"]
   std::map<std::string, sdk::Options> driver_options;
 };

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/scope_guard.hpp"
 #include "images/layer.hpp"
@@ -22,10 +25,101 @@ std::string hex_of(const std::string& digest) {
   return util::starts_with(digest, "sha256:") ? digest.substr(7) : digest;
 }
 
-std::string chain_of(const std::string& parent_chain, const std::string& diff_id) {
+}  // namespace
+
+std::string ImageStore::chain_of(const std::string& parent_chain, const std::string& diff_id) {
   return parent_chain.empty() ? diff_id : util::sha256_digest(parent_chain + " " + diff_id);
 }
-}  // namespace
+
+std::string ImageStore::ingest_path(const std::string& digest) {
+  (void)fs::make_dirs(root_ + "/ingest", 0700);
+  return root_ + "/ingest/" + hex_of(digest) + ".partial";
+}
+
+bool ImageStore::has_blob(const std::string& digest) const { return fs::exists(blob_path(digest)); }
+
+Status ImageStore::adopt_blob(const std::string& path, const std::string& digest) {
+  // (Called from several download threads: the layout file is the importer's and
+  // put_blob's business, not this.)
+  BERTH_TRY(fs::make_dirs(root_ + "/blobs/sha256", 0755));
+  if (::rename(path.c_str(), blob_path(digest).c_str()) != 0) return sys_error("store blob " + digest);
+  return {};
+}
+
+bool ImageStore::has_layer(const std::string& chain) const { return static_cast<bool>(storage_->stat(chain)); }
+
+Status ImageStore::unpack_layer(const std::string& parent_chain, const std::string& chain,
+                                const std::string& blob_digest, const std::string& diff_id) {
+  if (has_layer(chain)) return {};
+  std::string key = "extract-" + util::random_hex(8);
+  BERTH_ASSIGN(auto mounts, storage_->prepare(key, parent_chain, {}));
+  sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
+  std::string scratch = scratch_root_ + "/" + key;
+  BERTH_TRY(fs::make_dirs(scratch, 0700));
+  auto got = apply_compressed_layer(blob_path(blob_digest), mounts, scratch);
+  ::rmdir(scratch.c_str());
+  if (!got) return std::move(got).error().wrap("layer " + blob_digest);
+  if (*got != diff_id) {
+    return make_error(Code::InvalidArgument, "layer " + blob_digest + ": its content is " + *got +
+                                                 ", but the image config says " + diff_id);
+  }
+  Status committed = storage_->commit(chain, key, {});
+  if (!committed && committed.error().code != Code::AlreadyExists) return committed;
+  if (committed) drop_snapshot.dismiss();
+  return {};
+}
+
+void ImageStore::forget_unused(const std::vector<std::string>& chains, const std::vector<std::string>& blobs) {
+  auto used = [&](const char* sql, const std::string& v) {
+    auto st = db_->prepare(sql);
+    if (!st) return true;  // unknown: keep it
+    for (int i = 1, n = static_cast<int>(std::count(sql, sql + std::strlen(sql), '?')); i <= n; ++i) st->bind(i, v);
+    auto row = st->step();
+    return !row || *row;
+  };
+  for (auto it = chains.rbegin(); it != chains.rend(); ++it) {
+    if (!used("SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", *it)) (void)storage_->remove(*it);
+  }
+  for (const auto& b : blobs) {
+    if (!used("SELECT 1 FROM image_layers WHERE blob_digest = ? OR diff_id = ? LIMIT 1", b)) ::unlink(blob_path(b).c_str());
+  }
+}
+
+Status ImageStore::record(const NewImage& image) {
+  std::string parent;
+  std::vector<std::string> chains;
+  int64_t size = 0;
+  for (const auto& l : image.layers) {
+    parent = chain_of(parent, l.diff_id);
+    chains.push_back(parent);
+    if (auto u = storage_->usage(parent); u) size += u->size;
+  }
+  return db_->transaction([&]() -> Status {
+    BERTH_ASSIGN(auto ins, db_->prepare(
+        "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id) VALUES (?,?,?,?,?)"));
+    ins.bind(1, image.config_digest).bind(2, image.manifest_digest).bind(3, image.created_ns).bind(4, size);
+    ins.bind(5, chains.empty() ? std::string() : chains.back());
+    BERTH_TRY(ins.run());
+    for (size_t i = 0; i < image.layers.size(); ++i) {
+      BERTH_ASSIGN(auto lay, db_->prepare(
+          "INSERT OR REPLACE INTO image_layers(image_id, idx, chain_id, diff_id, blob_digest) VALUES (?,?,?,?,?)"));
+      lay.bind(1, image.config_digest).bind(2, static_cast<int64_t>(i)).bind(3, chains[i]);
+      lay.bind(4, image.layers[i].diff_id).bind(5, image.layers[i].blob_digest);
+      BERTH_TRY(lay.run());
+    }
+    for (const auto& t : image.tags) {
+      BERTH_ASSIGN(auto tag, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
+      tag.bind(1, t).bind(2, image.config_digest);
+      BERTH_TRY(tag.run());
+    }
+    if (!image.repo_digest.empty()) {
+      BERTH_ASSIGN(auto rd, db_->prepare("INSERT OR REPLACE INTO repo_digests(ref, image_id) VALUES (?,?)"));
+      rd.bind(1, image.repo_digest).bind(2, image.config_digest);
+      BERTH_TRY(rd.run());
+    }
+    return {};
+  });
+}
 
 ImageStore::ImageStore(state::Store* db, sdk::StorageDriver* storage, std::string root,
                        std::string scratch_root)
@@ -38,6 +132,10 @@ std::string ImageStore::blob_path(const std::string& digest) const {
 Result<std::string> ImageStore::put_blob(const std::string& content) {
   std::string digest = util::sha256_digest(content);
   std::string path = blob_path(digest);
+  if (!fs::exists(root_ + "/oci-layout")) {
+    BERTH_TRY(fs::make_dirs(root_, 0755));
+    BERTH_TRY(fs::write_file_atomic(root_ + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644));
+  }
   if (!fs::exists(path)) {
     BERTH_TRY(fs::make_dirs(root_ + "/blobs/sha256", 0755));
     BERTH_TRY(fs::write_file_atomic(path, content, 0644));
@@ -59,6 +157,13 @@ Result<ImageRecord> ImageStore::load(const std::string& id) {
     if (!more) break;
     r.tags.push_back(tags.text(0));
   }
+  BERTH_ASSIGN(auto rds, db_->prepare("SELECT ref FROM repo_digests WHERE image_id = ? ORDER BY ref"));
+  rds.bind(1, id);
+  for (;;) {
+    BERTH_ASSIGN(bool more, rds.step());
+    if (!more) break;
+    r.repo_digests.push_back(rds.text(0));
+  }
   return r;
 }
 
@@ -67,8 +172,9 @@ Result<ImageRecord> ImageStore::resolve(const std::string& name) {
     return load(name);
   }
   if (auto ref = parse_reference(name); ref) {
-    BERTH_ASSIGN(auto st, db_->prepare("SELECT image_id FROM tags WHERE ref = ?"));
-    st.bind(1, ref->full());
+    BERTH_ASSIGN(auto st, db_->prepare(ref->digest.empty() ? "SELECT image_id FROM tags WHERE ref = ?"
+                                                            : "SELECT image_id FROM repo_digests WHERE ref = ?"));
+    st.bind(1, ref->digest.empty() ? ref->full() : ref->domain + "/" + ref->path + "@" + ref->digest);
     BERTH_ASSIGN(bool row, st.step());
     if (row) return load(st.text(0));
   }
@@ -334,7 +440,10 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
     BERTH_TRY(b.run());
     BERTH_ASSIGN(auto c, db_->prepare("DELETE FROM tags WHERE image_id = ?"));
     c.bind(1, id);
-    return c.run();
+    BERTH_TRY(c.run());
+    BERTH_ASSIGN(auto d, db_->prepare("DELETE FROM repo_digests WHERE image_id = ?"));
+    d.bind(1, id);
+    return d.run();
   }));
   out->push_back("Deleted: " + id);
   // Layers no other image uses go, top first (children before parents).
@@ -351,8 +460,9 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
   if (manifest_json) {
     for (const auto& l : (*manifest_json)["layers"]) {
       std::string d = l.value("digest", "");
-      BERTH_ASSIGN(auto st, db_->prepare("SELECT 1 FROM image_layers WHERE diff_id = ? LIMIT 1"));
-      st.bind(1, d);
+      BERTH_ASSIGN(auto st, db_->prepare(
+          "SELECT 1 FROM image_layers WHERE (diff_id = ? AND blob_digest = '') OR blob_digest = ? LIMIT 1"));
+      st.bind(1, d).bind(2, d);
       BERTH_ASSIGN(bool used, st.step());
       if (!used && !d.empty()) ::unlink(blob_path(d).c_str());
     }

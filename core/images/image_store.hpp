@@ -24,6 +24,21 @@ struct ImageRecord {
   int64_t size = 0;
   std::string top_chain_id;     // snapshot key of the top layer
   std::vector<std::string> tags;  // full references
+  std::vector<std::string> repo_digests;  // full REPO@sha256:...
+};
+
+// An image whose blobs are all in the store, to be recorded (pull, load).
+struct NewImage {
+  std::string config_digest;
+  std::string manifest_digest;
+  int64_t created_ns = 0;
+  struct Layer {
+    std::string blob_digest;  // as stored (compressed or not)
+    std::string diff_id;
+  };
+  std::vector<Layer> layers;
+  std::vector<std::string> tags;  // full references to point at it
+  std::string repo_digest;        // full REPO@sha256:..., or ""
 };
 
 struct ImportOptions {
@@ -58,9 +73,27 @@ class ImageStore {
                                           const std::vector<User>& users);
 
   std::string blob_path(const std::string& digest) const;
+  // Where a download of a blob collects before it is checked and stored (kept between
+  // attempts, so an interrupted pull resumes).
+  std::string ingest_path(const std::string& digest);
+  bool has_blob(const std::string& digest) const;
+  Result<std::string> put_blob(const std::string& content);
+  // Moves a checked file into the store as `digest`.
+  Status adopt_blob(const std::string& path, const std::string& digest);
+
+  // The snapshot key of a layer on top of `parent_chain` ("" for the bottom one).
+  static std::string chain_of(const std::string& parent_chain, const std::string& diff_id);
+  bool has_layer(const std::string& chain) const;
+  // Unpacks a stored layer blob as the snapshot `chain` over `parent_chain`, checking that
+  // its uncompressed content is `diff_id`. Nothing is left on failure.
+  Status unpack_layer(const std::string& parent_chain, const std::string& chain, const std::string& blob_digest,
+                      const std::string& diff_id);
+  // After a failed pull or load: drops the snapshots and blobs it made that no image uses.
+  void forget_unused(const std::vector<std::string>& chains, const std::vector<std::string>& blobs);
+  // Records the image (its layers must be unpacked) and points the tags at it.
+  Status record(const NewImage& image);
 
  private:
-  Result<std::string> put_blob(const std::string& content);
   Result<ImageRecord> load(const std::string& id);
   Status delete_image(const std::string& id, std::vector<std::string>* out);
 

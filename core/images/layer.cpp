@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
+#include <thread>
 
 #include <cstring>
 
@@ -203,22 +205,17 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
 
 }  // namespace
 
-Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
-                   const std::string& scratch_dir) {
+namespace {
+
+// Extracts the tar stream on `tar_fd` into the snapshot, in a child process (see the header).
+Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const std::string& scratch_dir) {
   // Loaded before the fork: the child chroots into the layer, where no library can be found.
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
-  int tar_fd = ::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (tar_fd < 0) return sys_error("open layer '" + tar_path + "'");
   int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
-    int e = errno;
-    ::close(tar_fd);
-    return sys_error("pipe", e);
-  }
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return sys_error("pipe");
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
-    ::close(tar_fd);
     ::close(pipefd[0]);
     ::close(pipefd[1]);
     return sys_error("fork", e);
@@ -245,7 +242,6 @@ Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& m
     ::_exit(0);
   }
   ::close(pipefd[1]);
-  ::close(tar_fd);
   std::string msg;
   char buf[4096];
   ssize_t n;
@@ -257,10 +253,69 @@ Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& m
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return make_error(Code::InvalidArgument,
-                      msg.empty() ? "layer extraction failed" : msg);
+    return make_error(Code::InvalidArgument, msg.empty() ? "layer extraction failed" : msg);
   }
   return {};
+}
+
+}  // namespace
+
+Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
+                   const std::string& scratch_dir) {
+  int tar_fd = ::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (tar_fd < 0) return sys_error("open layer '" + tar_path + "'");
+  Status s = extract_stream(tar_fd, mounts, scratch_dir);
+  ::close(tar_fd);
+  return s;
+}
+
+Result<std::string> apply_compressed_layer(const std::string& blob_path, const std::vector<sdk::Mount>& mounts,
+                                           const std::string& scratch_dir) {
+  BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
+  // This thread decompresses (and hashes what it hands on), the child extracts: the two
+  // halves of the work run on two cores, and the blob is read once.
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return sys_error("socketpair");
+  std::string feed_error;
+  util::Sha256 hash;
+  std::thread feeder([&] {
+    archive* in = la->archive_read_new();
+    la->archive_read_support_filter_all(in);
+    la->archive_read_support_format_raw(in);
+    archive_entry* entry = nullptr;
+    if (la->archive_read_open_filename(in, blob_path.c_str(), 1 << 16) != ARCHIVE_OK ||
+        la->archive_read_next_header(in, &entry) != ARCHIVE_OK) {
+      feed_error = std::string("read layer: ") + la->archive_error_string(in);
+    } else {
+      std::vector<char> buf(1 << 17);
+      for (;;) {
+        la_ssize_t n = la->archive_read_data(in, buf.data(), buf.size());
+        if (n == 0) break;
+        if (n < 0) {
+          feed_error = std::string("decompress layer: ") + la->archive_error_string(in);
+          break;
+        }
+        hash.update(buf.data(), static_cast<size_t>(n));
+        size_t off = 0;
+        while (off < static_cast<size_t>(n)) {
+          ssize_t w = ::send(sv[0], buf.data() + off, static_cast<size_t>(n) - off, MSG_NOSIGNAL);
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) break;  // the extractor stopped; its error says why
+          off += static_cast<size_t>(w);
+        }
+        if (off < static_cast<size_t>(n)) break;
+      }
+    }
+    la->archive_read_free(in);
+    ::shutdown(sv[0], SHUT_WR);
+  });
+  Status s = extract_stream(sv[1], mounts, scratch_dir);
+  ::close(sv[1]);
+  feeder.join();
+  ::close(sv[0]);
+  if (!feed_error.empty()) return make_error(Code::InvalidArgument, feed_error);
+  if (!s) return std::move(s).error();
+  return "sha256:" + hash.hex();
 }
 
 }  // namespace berth::images

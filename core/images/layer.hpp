@@ -31,4 +31,10 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path);
 Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
                    const std::string& scratch_dir);
 
+// The same for a layer blob as registries serve it (gzip, zstd, xz or plain tar): returns
+// the sha256 of the uncompressed tar (its diff id), for the caller to check against the
+// image config. Decompression runs in this process, extraction in the child.
+Result<std::string> apply_compressed_layer(const std::string& blob_path, const std::vector<sdk::Mount>& mounts,
+                                           const std::string& scratch_dir);
+
 }  // namespace berth::images

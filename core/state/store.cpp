@@ -92,6 +92,16 @@ CREATE TABLE endpoints (
 CREATE UNIQUE INDEX endpoints_ip ON endpoints(network_id, ip) WHERE ip != 0;
 CREATE INDEX endpoints_container ON endpoints(container_id);
 )sql",
+    // 6: images from registries. A layer's blob (compressed, as the registry has it) is
+    // not its diff id; a repo digest (REPO@sha256:...) names the manifest pulled.
+    R"sql(
+ALTER TABLE image_layers ADD COLUMN blob_digest TEXT NOT NULL DEFAULT '';
+CREATE TABLE repo_digests (
+  ref TEXT PRIMARY KEY,           -- docker.io/library/busybox@sha256:<manifest or index>
+  image_id TEXT NOT NULL
+);
+CREATE INDEX repo_digests_image ON repo_digests(image_id);
+)sql",
 };
 }  // namespace
 

@@ -12,6 +12,7 @@ namespace {
 #if ARCHIVE_VERSION_NUMBER >= 3000000
 constexpr const char* kArchiveSoname = "libarchive.so.13";
 #endif
+constexpr const char* kCurlSoname = "libcurl.so.4";
 #if OPENSSL_VERSION_MAJOR == 3
 constexpr const char* kCryptoSoname = "libcrypto.so.3";
 #endif
@@ -52,6 +53,15 @@ Result<const CryptoApi*> crypto_api() {
   const char* soname = kCryptoSoname;
   return load<CryptoApi>(soname, [soname](void* handle, CryptoApi* api) -> std::string {
     BERTH_CRYPTO_FUNCTIONS(BERTH_RESOLVE)
+    return "";
+  });
+}
+
+Result<const CurlApi*> curl_api() {
+  const char* soname = kCurlSoname;
+  return load<CurlApi>(soname, [soname](void* handle, CurlApi* api) -> std::string {
+    BERTH_CURL_FUNCTIONS(BERTH_RESOLVE)
+    if (api->curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return "curl_global_init failed";
     return "";
   });
 }

@@ -1,0 +1,339 @@
+// pull, push, login and logout against a real registry (Debian's docker-registry) started
+// on 127.0.0.1 for each test, filled and read back with skopeo, an independent client.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+
+namespace berth::it {
+namespace {
+
+using nlohmann::json;
+
+const char* const kTokenServer = TOKEN_SERVER;
+const char* const kMakeLayout = MAKE_OCI_LAYOUT;
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(int port) {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(s);
+  return ok;
+}
+
+// A background process of the test's, ended by its pid.
+struct Daemon {
+  pid_t pid = -1;
+  void start(const std::vector<std::string>& argv, const std::string& log) {
+    pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+class Registries : public BerthTest {
+ protected:
+  void SetUp() override {
+    BerthTest::SetUp();
+    import_busybox();
+    // Docker's credentials of this test only.
+    ::setenv("DOCKER_CONFIG", (root_ + "/docker").c_str(), 1);
+    exec({"mkdir", "-p", root_ + "/layers/extra"});
+    write_file(root_ + "/layers/extra/hello", "from the registry\n");
+    exec({"tar", "-C", root_ + "/layers/extra", "-cf", root_ + "/layers/extra.tar", "hello"});
+  }
+  void TearDown() override {
+    for (const auto& id : all_container_ids()) berth({"rm", "-f", id});
+    ::unsetenv("DOCKER_CONFIG");
+    BerthTest::TearDown();
+  }
+
+  // auth: "" (none), "htpasswd" or "token". Returns "127.0.0.1:PORT".
+  std::string start_registry(const std::string& auth = "") {
+    port_ = free_port();
+    std::string cfg = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: " + root_ +
+                      "/registry\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
+    if (auth == "htpasswd") {
+      EXPECT_EQ(exec({"htpasswd", "-Bbc", root_ + "/htpasswd", "tester", "s3cret"}).code, 0);
+      cfg += "auth:\n  htpasswd:\n    realm: berth-test\n    path: " + root_ + "/htpasswd\n";
+    } else if (auth == "token") {
+      EXPECT_EQ(exec({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", root_ + "/key.pem", "-out",
+                      root_ + "/cert.pem", "-days", "1", "-subj", "/CN=berth-test"})
+                    .code,
+                0);
+      token_.start({kTokenServer, root_ + "/token-port", root_ + "/key.pem", root_ + "/cert.pem", "berth-issuer",
+                    "berth-registry", "tester", "s3cret"},
+                   root_ + "/token.log");
+      for (int i = 0; i < 100 && !exists(root_ + "/token-port"); ++i) usleep(20'000);
+      std::string tport = trim(read_file(root_ + "/token-port"));
+      cfg += "auth:\n  token:\n    realm: http://127.0.0.1:" + tport + "/token\n    service: berth-registry\n"
+             "    issuer: berth-issuer\n    rootcertbundle: " + root_ + "/cert.pem\n";
+    }
+    write_file(root_ + "/registry.yml", cfg);
+    registry_.start({"docker-registry", "serve", root_ + "/registry.yml"}, root_ + "/registry.log");
+    for (int i = 0; i < 200 && !accepts(port_); ++i) usleep(25'000);
+    EXPECT_TRUE(accepts(port_)) << read_file(root_ + "/registry.log");
+    return "127.0.0.1:" + std::to_string(port_);
+  }
+
+  // skopeo copies an OCI layout of busybox + one layer into the registry.
+  void seed(const std::string& ref, const std::vector<std::string>& skopeo_flags = {}) {
+    std::string layout = root_ + "/oci-" + random_suffix();
+    Output made = exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), root_ + "/layers/extra.tar"});
+    ASSERT_EQ(made.code, 0) << made.err;
+    std::vector<std::string> argv = {"skopeo", "copy", "-q", "--dest-tls-verify=false"};
+    argv.insert(argv.end(), skopeo_flags.begin(), skopeo_flags.end());
+    argv.insert(argv.end(), {"oci:" + layout + ":img", "docker://" + ref});
+    Output o = exec(argv);
+    ASSERT_EQ(o.code, 0) << o.err;
+  }
+
+  int port_ = 0;
+  Daemon token_;
+  Daemon registry_;
+};
+
+TEST_F(Registries, PullRunAndPushRoundTripWithSkopeo) {
+  std::string reg = start_registry();
+  seed(reg + "/test/oci:1");
+  seed(reg + "/test/docker:1", {"--format", "v2s2"});
+  std::string snaps = snapshot_count();
+
+  // Both manifest media types; Docker's lines; the full reference last.
+  Output p = berth({"pull", reg + "/test/oci:1"});
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto out = lines(p.out);
+  EXPECT_EQ(out.front(), "1: Pulling from test/oci");
+  EXPECT_NE(p.out.find(": Pull complete"), std::string::npos) << p.out;
+  EXPECT_EQ(out[out.size() - 2], "Status: Downloaded newer image for " + reg + "/test/oci:1");
+  EXPECT_EQ(out.back(), reg + "/test/oci:1");
+  EXPECT_EQ(ok({"run", "--rm", reg + "/test/oci:1", "cat", "/hello"}), "from the registry");
+  Output d = berth({"pull", reg + "/test/docker"});
+  EXPECT_EQ(d.code, 1) << "no :latest was pushed";
+  Output d1 = berth({"pull", reg + "/test/docker:1"});
+  ASSERT_EQ(d1.code, 0) << d1.err;
+  // The same layers: the second image's are already there.
+  EXPECT_NE(d1.out.find(": Already exists"), std::string::npos) << d1.out;
+  EXPECT_EQ(ok({"run", "--rm", reg + "/test/docker:1", "cat", "/hello"}), "from the registry");
+
+  // Again: up to date; RepoDigests; by digest.
+  Output again = berth({"pull", reg + "/test/oci:1"});
+  EXPECT_NE(again.out.find("Status: Image is up to date for " + reg + "/test/oci:1"), std::string::npos) << again.out;
+  json img = json::parse(ok({"image", "inspect", reg + "/test/oci:1"}))[0];
+  // (Same content, so one image: a repo digest for each repository it came from.)
+  ASSERT_EQ(img["RepoDigests"].size(), 2u) << img["RepoDigests"];
+  std::string repo_digest = img["RepoDigests"][1];
+  EXPECT_EQ(repo_digest.rfind(reg + "/test/oci@sha256:", 0), 0u) << repo_digest;
+  EXPECT_EQ(img["RepoDigests"][0].get<std::string>().rfind(reg + "/test/docker@sha256:", 0), 0u) << img["RepoDigests"];
+  EXPECT_EQ(json::parse(ok({"image", "inspect", repo_digest}))[0]["Id"], img["Id"]);
+  std::string skopeo_digest = json::parse(exec({"skopeo", "inspect", "--tls-verify=false", "docker://" + reg + "/test/oci:1"}).out)["Digest"];
+  EXPECT_EQ(repo_digest.substr(repo_digest.find('@') + 1), skopeo_digest);
+
+  // run of a missing image pulls it first, on stderr.
+  seed(reg + "/test/auto:2");
+  Output r = berth({"run", "--rm", reg + "/test/auto:2", "cat", "/hello"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(trim(r.out), "from the registry");
+  EXPECT_NE(r.err.find("Unable to find image '" + reg + "/test/auto:2' locally"), std::string::npos) << r.err;
+
+  // Push: an imported image with a 20 MB layer (uploaded in chunks), read back by skopeo.
+  exec({"mkdir", "-p", root_ + "/big"});
+  exec({"sh", "-c", "head -c 20971520 /dev/urandom > " + root_ + "/big/blob && tar -C " + root_ + "/big -cf " + root_ + "/big.tar blob"});
+  ok({"import", root_ + "/big.tar", reg + "/pushed/big:v1"});
+  Output pushed = berth({"push", reg + "/pushed/big:v1"});
+  ASSERT_EQ(pushed.code, 0) << pushed.err;
+  EXPECT_EQ(lines(pushed.out).front(), "The push refers to repository [" + reg + "/pushed/big]");
+  EXPECT_NE(pushed.out.find(": Pushed"), std::string::npos) << pushed.out;
+  Output copied = exec({"skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + reg + "/pushed/big:v1", "dir:" + root_ + "/out"});
+  ASSERT_EQ(copied.code, 0) << copied.err;
+  json manifest = json::parse(read_file(root_ + "/out/manifest.json"));
+  std::string layer = manifest["layers"][0]["digest"];
+  EXPECT_EQ(trim(exec({"sh", "-c", "sha256sum " + root_ + "/out/" + layer.substr(7) + " | cut -d' ' -f1"}).out), layer.substr(7));
+  EXPECT_EQ(exec({"tar", "-xOf", root_ + "/out/" + layer.substr(7), "blob"}).out, read_file(root_ + "/big/blob"));
+  Output again_push = berth({"push", reg + "/pushed/big:v1"});
+  EXPECT_NE(again_push.out.find("Layer already exists"), std::string::npos) << again_push.out;
+  // Pushed, removed and pulled back: the same image.
+  std::string id = json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0]["Id"];
+  ok({"rmi", reg + "/pushed/big:v1"});
+  ok({"pull", reg + "/pushed/big:v1"});
+  EXPECT_EQ(json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0]["Id"], id);
+
+  // Errors name what is wrong; nothing is made.
+  Output missing = berth({"pull", reg + "/test/oci:nosuch"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("manifest for " + reg + "/test/oci:nosuch not found"), std::string::npos) << missing.err;
+  Output hub = berth({"pull", "busybox:nosuch"});
+  EXPECT_NE(hub.err.find("registry docker.io is blocked"), std::string::npos) << hub.err;
+  Output push_missing = berth({"push", reg + "/nothing:here"});
+  EXPECT_NE(push_missing.err.find("An image does not exist locally with the tag: " + reg + "/nothing"), std::string::npos)
+      << push_missing.err;
+  for (const auto& ref : {reg + "/test/oci:1", reg + "/test/docker:1", reg + "/test/auto:2", reg + "/pushed/big:v1"}) {
+    ok({"rmi", ref});
+  }
+  EXPECT_EQ(snapshot_count(), snaps);
+  EXPECT_EQ(trim(exec({"sh", "-c", "ls " + state_ + "/images/ingest 2>/dev/null | wc -l"}).out), "0");
+}
+
+TEST_F(Registries, AnImageIndexGivesTheHostsPlatform) {
+  std::string reg = start_registry();
+  // Two images, amd64 and arm64, their /hello differing, under one OCI index.
+  std::string layout = root_ + "/multi";
+  exec({"mkdir", "-p", root_ + "/arm"});
+  write_file(root_ + "/arm/hello", "arm64\n");
+  exec({"tar", "-C", root_ + "/arm", "-cf", root_ + "/arm.tar", "hello"});
+  ASSERT_EQ(exec({kMakeLayout, layout, "amd", std::string(kBusyboxTar), root_ + "/layers/extra.tar"}).code, 0);
+  ASSERT_EQ(exec({kMakeLayout, layout, "arm", "--arch", "arm64", std::string(kBusyboxTar), root_ + "/arm.tar"}).code, 0);
+  // index.json's two manifests become one nested index, named "multi".
+  json index = json::parse(read_file(layout + "/index.json"));
+  for (auto& m : index["manifests"]) m.erase("annotations");
+  std::string nested = index.dump();
+  write_file(root_ + "/nested.json", nested);
+  std::string hex = trim(exec({"sh", "-c", "sha256sum " + root_ + "/nested.json | cut -d' ' -f1"}).out);
+  write_file(layout + "/blobs/sha256/" + hex, nested);
+  json top = {{"schemaVersion", 2},
+              {"manifests", {{{"mediaType", "application/vnd.oci.image.index.v1+json"},
+                              {"digest", "sha256:" + hex},
+                              {"size", nested.size()},
+                              {"annotations", {{"org.opencontainers.image.ref.name", "multi"}}}}}}};
+  write_file(layout + "/index.json", top.dump());
+  Output o = exec({"skopeo", "copy", "-q", "--all", "--dest-tls-verify=false", "oci:" + layout + ":multi", "docker://" + reg + "/multi:1"});
+  ASSERT_EQ(o.code, 0) << o.err;
+
+  ok({"pull", reg + "/multi:1"});
+  EXPECT_EQ(ok({"run", "--rm", reg + "/multi:1", "cat", "/hello"}), "from the registry");
+  json img = json::parse(ok({"image", "inspect", reg + "/multi:1"}))[0];
+  // The repo digest is the index's, as Docker records it.
+  std::string index_digest = "sha256:" + trim(exec({"sh", "-c", "skopeo inspect --raw --tls-verify=false docker://" + reg +
+                                                                   "/multi:1 | sha256sum | cut -d' ' -f1"}).out);
+  EXPECT_EQ(img["RepoDigests"][0], reg + "/multi@" + index_digest);
+  ok({"rmi", reg + "/multi:1"});
+  ok({"pull", "--platform", "linux/arm64", reg + "/multi:1"});
+  EXPECT_EQ(json::parse(ok({"image", "inspect", reg + "/multi:1"}))[0]["Architecture"], "arm64");
+  Output none = berth({"pull", "--platform", "linux/s390x", reg + "/multi:1"});
+  EXPECT_NE(none.err.find("no matching manifest for linux/s390x in the manifest list entries"), std::string::npos) << none.err;
+  ok({"rmi", reg + "/multi:1"});
+}
+
+TEST_F(Registries, BasicAuthLoginAndLogout) {
+  std::string reg = start_registry("htpasswd");
+  seed(reg + "/private/img:1", {"--dest-creds", "tester:s3cret"});
+  Output anon = berth({"pull", reg + "/private/img:1"});
+  EXPECT_EQ(anon.code, 1);
+  EXPECT_NE(anon.err.find("authentication required"), std::string::npos) << anon.err;
+  Output wrong = berth({"login", "-u", "tester", "--password-stdin", reg}, "nope\n");
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("unauthorized"), std::string::npos) << wrong.err;
+  EXPECT_FALSE(exists(root_ + "/docker/config.json"));
+  EXPECT_EQ(trim(berth({"login", "-u", "tester", "--password-stdin", reg}, "s3cret\n").out), "Login Succeeded");
+  json cfg = json::parse(read_file(root_ + "/docker/config.json"));
+  EXPECT_EQ(cfg["auths"][reg]["auth"], "dGVzdGVyOnMzY3JldA==");  // tester:s3cret
+  ok({"pull", reg + "/private/img:1"});
+  ok({"tag", reg + "/private/img:1", reg + "/private/copy:1"});
+  ok({"push", reg + "/private/copy:1"});
+  EXPECT_EQ(exec({"skopeo", "inspect", "--tls-verify=false", "--creds", "tester:s3cret", "docker://" + reg + "/private/copy:1"}).code, 0);
+  EXPECT_EQ(ok({"logout", reg}), "Removing login credentials for " + reg);
+  EXPECT_FALSE(json::parse(read_file(root_ + "/docker/config.json"))["auths"].contains(reg));
+  ok({"rmi", reg + "/private/img:1", reg + "/private/copy:1"});
+  EXPECT_EQ(berth({"pull", reg + "/private/img:1"}).code, 1);
+}
+
+TEST_F(Registries, BearerTokensFromATokenServer) {
+  std::string reg = start_registry("token");
+  seed(reg + "/team/app:1", {"--dest-creds", "tester:s3cret"});
+  // Anonymous: the token server's token grants nothing.
+  Output anon = berth({"pull", reg + "/team/app:1"});
+  EXPECT_EQ(anon.code, 1);
+  EXPECT_NE(anon.err.find("unauthorized"), std::string::npos) << anon.err;
+  EXPECT_EQ(berth({"login", "-u", "tester", "--password-stdin", reg}, "bad\n").code, 1);
+  EXPECT_EQ(trim(berth({"login", "-u", "tester", "--password-stdin", reg}, "s3cret\n").out), "Login Succeeded");
+  ok({"pull", reg + "/team/app:1"});
+  EXPECT_EQ(ok({"run", "--rm", reg + "/team/app:1", "cat", "/hello"}), "from the registry");
+  ok({"tag", reg + "/team/app:1", reg + "/team/other:2"});
+  ok({"push", reg + "/team/other:2"});
+  EXPECT_EQ(exec({"skopeo", "inspect", "--tls-verify=false", "--creds", "tester:s3cret", "docker://" + reg + "/team/other:2"}).code, 0);
+  ok({"rmi", reg + "/team/app:1", reg + "/team/other:2"});
+}
+
+TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
+  std::string reg = start_registry();
+  seed(reg + "/test/bad:1");
+  std::string snaps = snapshot_count();
+  // The registry's copy of the extra layer (the smaller blob) is corrupted in place.
+  std::string manifest = exec({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + reg + "/test/bad:1"}).out;
+  json m = json::parse(manifest);
+  std::string layer = m["layers"][1]["digest"];
+  std::string hex = layer.substr(7);
+  std::string data = root_ + "/registry/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
+  std::string good = read_file(data);
+  ASSERT_FALSE(good.empty());
+  std::string bad = good;
+  bad[bad.size() / 2] ^= 0x55;
+  write_file(data, bad);
+  Output o = berth({"pull", reg + "/test/bad:1"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.err.find("digest mismatch"), std::string::npos) << o.err;
+  EXPECT_NE(berth({"image", "inspect", reg + "/test/bad:1"}).code, 0);
+  // No image, no layer, no partial blob.
+  EXPECT_FALSE(exists(state_ + "/images/ingest/" + hex + ".partial"));
+  EXPECT_EQ(snapshot_count(), snaps);
+
+  // An interrupted download: what it left is kept and only the rest is asked for. A kept
+  // half that is wrong shows it (the whole is then refused and the half thrown away)...
+  write_file(data, good);
+  std::string partial = state_ + "/images/ingest/" + hex + ".partial";
+  std::string half = good.substr(0, good.size() / 2);
+  std::string wrong_half = half;
+  wrong_half[0] ^= 0x55;
+  write_file(partial, wrong_half);
+  Output spoiled = berth({"pull", reg + "/test/bad:1"});
+  EXPECT_NE(spoiled.err.find("digest mismatch"), std::string::npos) << spoiled.err;
+  EXPECT_FALSE(exists(partial));
+  // ... and a right half completes.
+  write_file(partial, half);
+  Output resumed = berth({"pull", reg + "/test/bad:1"});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(ok({"run", "--rm", reg + "/test/bad:1", "cat", "/hello"}), "from the registry");
+  ok({"rmi", reg + "/test/bad:1"});
+  EXPECT_EQ(snapshot_count(), snaps);
+}
+
+}  // namespace
+}  // namespace berth::it
