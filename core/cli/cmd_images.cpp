@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/cli.hpp"
+#include "images/archive.hpp"
 #include "images/reference.hpp"
 #include "util/util.hpp"
 
@@ -163,12 +164,87 @@ int cmd_rmi(Cli& cli, const std::vector<std::string>& args) {
   return rc;
 }
 
+int cmd_save(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"save", "[OPTIONS] IMAGE [IMAGE...]",
+                   "Save one or more images to a tar archive (streamed to STDOUT by default)", 1};
+  po::options_description d("Options");
+  d.add_options()("output,o", po::value<std::string>(), "Write to a file, instead of STDOUT");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  std::string out = p.vm.count("output") ? p.vm["output"].as<std::string>() : "";
+  if (out.empty() && ::isatty(STDOUT_FILENO)) {
+    print_error(make_error(Code::InvalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+    return kExitError;
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  for (const auto& n : p.args) {
+    if (auto img = e->images().resolve(n); !img) {
+      print_error(img.error());
+      return kExitError;
+    }
+  }
+  // Into a file beside the target, renamed at the end: a failed save leaves no half archive.
+  std::string tmp = out.empty() ? "" : out + ".berth-" + util::random_hex(4);
+  int fd = out.empty() ? STDOUT_FILENO : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    print_error(sys_error("create " + out));
+    return kExitError;
+  }
+  Status s = images::save(*e, p.args, fd);
+  if (!out.empty()) {
+    ::close(fd);
+    if (s && ::rename(tmp.c_str(), out.c_str()) != 0) s = sys_error("rename to " + out);
+    if (!s) ::unlink(tmp.c_str());
+  }
+  if (!s) {
+    print_error(s.error());
+    return kExitError;
+  }
+  return 0;
+}
+
+int cmd_load(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"load", "[OPTIONS]", "Load an image from a tar archive or STDIN", 0, 0};
+  po::options_description d("Options");
+  d.add_options()("input,i", po::value<std::string>(), "Read from tar archive file, instead of STDIN")
+      ("quiet,q", po::bool_switch(), "Suppress the load output");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  std::string in = p.vm.count("input") ? p.vm["input"].as<std::string>() : "";
+  int fd = STDIN_FILENO;
+  if (!in.empty()) {
+    fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      print_error(sys_error("open " + in));
+      return kExitError;
+    }
+  } else if (::isatty(STDIN_FILENO)) {
+    print_error(make_error(Code::InvalidArgument, "requested load from stdin, but stdin is empty"));
+    return kExitError;
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  auto lines = images::load(*e, fd);
+  if (fd != STDIN_FILENO) ::close(fd);
+  if (!lines) {
+    print_error(lines.error());
+    return kExitError;
+  }
+  if (!p.vm["quiet"].as<bool>()) {
+    for (const auto& l : *lines) std::cout << l << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_image_commands(std::map<std::string, Command>& t) {
   t["images"] = t["image ls"] = t["image list"] = cmd_images;
   t["import"] = t["image import"] = cmd_import;
   t["tag"] = t["image tag"] = cmd_tag;
+  t["save"] = t["image save"] = cmd_save;
+  t["load"] = t["image load"] = cmd_load;
   t["rmi"] = t["image rm"] = t["image remove"] = cmd_rmi;
 }
 

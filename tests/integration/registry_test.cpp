@@ -335,5 +335,73 @@ TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
+// save/load, no registry needed: berth's archives are read by skopeo as both formats,
+// skopeo's archives of both formats load, and bad archives make nothing.
+TEST_F(Registries, SaveAndLoadBothFormats) {
+  std::string snaps = snapshot_count();
+  ok({"tag", "busybox", "saved/one:1"});
+  std::string id = json::parse(ok({"image", "inspect", "busybox"}))[0]["Id"];
+  std::string archive = root_ + "/saved.tar";
+  ok({"save", "-o", archive, "busybox", "saved/one:1"});
+  auto names = lines(exec({"tar", "tf", archive}).out);
+  for (const char* want : {"oci-layout", "index.json", "manifest.json"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  json dm = json::parse(exec({"tar", "-xOf", archive, "manifest.json"}).out);
+  ASSERT_EQ(dm.size(), 1u);
+  EXPECT_EQ(dm[0]["RepoTags"], json({"busybox:latest", "saved/one:1"}));
+  // An independent reader: skopeo sees the same image through either format.
+  json viad = json::parse(exec({"skopeo", "inspect", "--config", "docker-archive:" + archive + ":saved/one:1"}).out);
+  EXPECT_EQ(viad["rootfs"]["diff_ids"].size(), 1u);
+  Output viao = exec({"skopeo", "inspect", "oci-archive:" + archive + ":1"});
+  EXPECT_EQ(viao.code, 0) << viao.err;
+  Output to_stdout = exec({"sh", "-c", std::string(kBerth) + " --config " + config_ + " save busybox | tar tf - | grep -c blobs/sha256/"});
+  EXPECT_EQ(trim(to_stdout.out), "4");  // blobs/sha256/ itself, manifest, config, layer
+
+  ok({"rmi", "busybox", "saved/one:1"});
+  EXPECT_EQ(ok({"load", "-i", archive}), "Loaded image: busybox:latest\nLoaded image: saved/one:1");
+  EXPECT_EQ(json::parse(ok({"image", "inspect", "saved/one:1"}))[0]["Id"], id);
+  EXPECT_EQ(ok({"run", "--rm", "saved/one:1", "echo", "loaded"}), "loaded");
+  ok({"rmi", "saved/one:1"});
+
+  // skopeo's archives: docker-archive (named) and oci-archive (gzip layers), via stdin too.
+  std::string layout = root_ + "/layout";
+  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), root_ + "/layers/extra.tar"}).code, 0);
+  ASSERT_EQ(exec({"skopeo", "copy", "-q", "oci:" + layout + ":img", "docker-archive:" + root_ + "/d.tar:skopeo/dock:1"}).code, 0);
+  ASSERT_EQ(exec({"skopeo", "copy", "-q", "oci:" + layout + ":img", "oci-archive:" + root_ + "/o.tar:skopeo/oci:2"}).code, 0);
+  EXPECT_EQ(ok({"load", "-i", root_ + "/d.tar"}), "Loaded image: skopeo/dock:1");
+  EXPECT_EQ(ok({"run", "--rm", "skopeo/dock:1", "cat", "/hello"}), "from the registry");
+  Output o = berth({"load"}, read_file(root_ + "/o.tar"));
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(trim(o.out), "Loaded image: skopeo/oci:2");
+  EXPECT_EQ(ok({"run", "--rm", "skopeo/oci:2", "cat", "/hello"}), "from the registry");
+  ok({"rmi", "skopeo/dock:1", "skopeo/oci:2"});
+
+  // Bad archives: not a tar, no manifest, a layer that is not what the config says.
+  write_file(root_ + "/junk.tar", "this is not a tar archive");
+  EXPECT_EQ(berth({"load", "-i", root_ + "/junk.tar"}).code, 1);
+  exec({"mkdir", "-p", root_ + "/empty"});
+  write_file(root_ + "/empty/readme", "x");
+  exec({"tar", "-C", root_ + "/empty", "-cf", root_ + "/nomanifest.tar", "readme"});
+  Output nm = berth({"load", "-i", root_ + "/nomanifest.tar"});
+  EXPECT_NE(nm.err.find("neither manifest.json nor index.json"), std::string::npos) << nm.err;
+  // The docker-archive with its extra layer swapped for another tar: the diff id fails.
+  std::string tampered = root_ + "/tampered";
+  exec({"mkdir", "-p", tampered});
+  exec({"tar", "-C", tampered, "-xf", root_ + "/d.tar"});
+  json m = json::parse(read_file(tampered + "/manifest.json"));
+  std::string second = m[0]["Layers"][1];
+  exec({"cp", root_ + "/layers/extra.tar", tampered + "/" + second});
+  write_file(root_ + "/layers/extra/hello", "tampered\n");
+  exec({"tar", "-C", root_ + "/layers/extra", "-cf", tampered + "/" + second, "hello"});
+  exec({"sh", "-c", "cd " + tampered + " && tar -cf ../tampered.tar *"});
+  Output bad = berth({"load", "-i", root_ + "/tampered.tar"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("but the image config says"), std::string::npos) << bad.err;
+  EXPECT_NE(berth({"image", "inspect", "skopeo/dock:1"}).code, 0);
+  EXPECT_EQ(snapshot_count(), snaps);
+  EXPECT_EQ(trim(exec({"sh", "-c", "ls " + state_ + "/images/tmp | wc -l"}).out), "0");
+}
+
 }  // namespace
 }  // namespace berth::it
