@@ -2,7 +2,8 @@
 # Pull of a 200 MB, 5-layer image from a registry on 127.0.0.1 (issue 6): berth pull
 # against podman pull and skopeo copy (to a dir:, no unpacking) of the same image, in one
 # run, each into empty storage every round. Target: berth no slower than the faster of the
-# two. Prints a Markdown block for bench/RESULTS.md. Traffic stays on loopback.
+# two doing the same work (skopeo to dir: only downloads; to containers-storage: it also
+# unpacks, as a pull does: both are shown). Prints a Markdown block for bench/RESULTS.md. Traffic stays on loopback.
 # usage: bench/pull-bench.sh [ROUNDS]   (as root, after scripts/build.sh; installs podman if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +57,7 @@ skopeo copy -q --dest-tls-verify=false "oci:$work/oci:big" "docker://127.0.0.1:$
 ref=127.0.0.1:$port/bench/big:1
 size=$(du -sb "$work/registry" | cut -f1)
 
-: >"$work/b" ; : >"$work/p" ; : >"$work/s"
+: >"$work/b" ; : >"$work/p" ; : >"$work/s" ; : >"$work/c"
 for ((r = 0; r < rounds; r++)); do
   rm -rf "$work/bstate"
   mkdir -p "$work/bstate"
@@ -68,10 +69,15 @@ for ((r = 0; r < rounds; r++)); do
   ms $podman pull -q --tls-verify=false "$ref" >>"$work/p"
   rm -rf "$work/skopeo"
   ms skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$work/skopeo" >>"$work/s"
+  # The same work as a pull (download and unpack): skopeo into podman's empty storage.
+  $podman system reset -f >/dev/null 2>&1 || true
+  ms skopeo copy -q --src-tls-verify=false "docker://$ref" \
+    "containers-storage:[overlay@$work/podman/root+$work/podman/run]$ref" >>"$work/c"
 done
 read -r bm bp <<<"$(stats <"$work/b")"
 read -r pm pp <<<"$(stats <"$work/p")"
 read -r sm sp <<<"$(stats <"$work/s")"
+read -r cm cp <<<"$(stats <"$work/c")"
 cat <<EOF
 ### pull of a 6-layer image (5 x 40 MB + busybox, $((size / 1000000)) MB in the registry) from 127.0.0.1 — $(date -u +%F), $(nproc) cores, $(uname -r)
 podman $(podman --version | awk '{print $3}') (overlay, fresh root each round), skopeo $(skopeo --version | awk '{print $3}') (to dir:, no unpack); $rounds rounds, ms.
@@ -80,5 +86,6 @@ podman $(podman --version | awk '{print $3}') (overlay, fresh root each round), 
 |---|---|---|
 | berth pull | $bm | $bp |
 | podman pull | $pm | $pp |
-| skopeo copy docker:// dir: | $sm | $sp |
+| skopeo copy docker:// dir: (download only) | $sm | $sp |
+| skopeo copy docker:// containers-storage: (download and unpack) | $cm | $cp |
 EOF
