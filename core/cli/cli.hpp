@@ -112,6 +112,7 @@ int cmd_top(Cli& cli, const std::vector<std::string>& args);
 int cmd_stats(Cli& cli, const std::vector<std::string>& args);
 void register_image_commands(std::map<std::string, Command>& table);
 void register_registry_commands(std::map<std::string, Command>& table);
+void register_commit_commands(std::map<std::string, Command>& table);
 void register_system_commands(std::map<std::string, Command>& table);
 void register_network_commands(std::map<std::string, Command>& table);
 void register_volume_commands(std::map<std::string, Command>& table);

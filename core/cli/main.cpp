@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   register_container_commands(table);
   register_image_commands(table);
   register_registry_commands(table);
+  register_commit_commands(table);
   register_system_commands(table);
   register_network_commands(table);
   register_volume_commands(table);
