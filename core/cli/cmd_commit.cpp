@@ -1,12 +1,15 @@
 // Commands on a container's file system changes and an image's layers: diff, commit,
 // history.
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.hpp"
 #include "containers/container.hpp"
+#include "containers/copy.hpp"
 #include "images/commit.hpp"
 #include "images/reference.hpp"
 #include "util/util.hpp"
@@ -131,12 +134,61 @@ int cmd_history(Cli& cli, const std::vector<std::string>& args) {
   return 0;
 }
 
+// "CONTAINER:PATH" -> {container, path}; a local path (starting with / or ., or without
+// a colon) -> {"", path}. Docker's rule: a local path with a colon is written ./a:b.
+std::pair<std::string, std::string> split_copy_arg(const std::string& a) {
+  if (a.empty() || a[0] == '/' || a[0] == '.' || a == "-") return {"", a};
+  auto colon = a.find(':');
+  if (colon == std::string::npos) return {"", a};
+  return {a.substr(0, colon), a.substr(colon + 1)};
+}
+
+int cmd_cp(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+                   "Copy files/folders between a container and the local filesystem", 2, 2};
+  po::options_description d("Options");
+  d.add_options()("archive,a", po::bool_switch(), "Archive mode (copy all uid/gid information)")
+      ("follow-link,L", po::bool_switch(), "Always follow symbol link in SRC_PATH")
+      ("quiet,q", po::bool_switch(), "Suppress progress output during copy");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  auto [sc, sp] = split_copy_arg(p.args[0]);
+  auto [dc, dp] = split_copy_arg(p.args[1]);
+  if (sc.empty() == dc.empty()) {
+    print_error(make_error(Code::InvalidArgument, sc.empty() ? "must specify at least one container source"
+                                                             : "copying between containers is not supported"));
+    return kExitError;
+  }
+  if ((sc.empty() ? dp : sp).empty()) {
+    print_error(make_error(Code::InvalidArgument, "filepath can not be empty"));
+    return kExitError;
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  auto c = containers::find(*e, sc.empty() ? dc : sc);
+  if (!c) {
+    print_error(c.error());
+    return kExitError;
+  }
+  containers::CopyOptions o;
+  o.archive = p.vm["archive"].as<bool>();
+  o.follow_link = p.vm["follow-link"].as<bool>();
+  Status s = sc.empty() ? containers::copy_to(*e, *c, sp, dp, STDIN_FILENO, o)
+                        : containers::copy_from(*e, *c, sp, dp, STDOUT_FILENO, o);
+  if (!s) {
+    print_error(s.error());
+    return kExitError;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_commit_commands(std::map<std::string, Command>& t) {
   t["diff"] = t["container diff"] = cmd_diff;
   t["commit"] = t["container commit"] = cmd_commit;
   t["history"] = t["image history"] = cmd_history;
+  t["cp"] = t["container cp"] = cmd_cp;
 }
 
 }  // namespace berth::cli

@@ -219,6 +219,61 @@ Result<std::vector<Item>> collect(const std::vector<sdk::Mount>& mounts, const s
 
 }  // namespace
 
+Result<int64_t> tar_add(const util::ArchiveApi* la, archive* a, const std::string& name_in, const std::string& path,
+                        const struct stat& st, HardLinks* seen) {
+  auto fail = [&](const std::string& what) {
+    return make_error(Code::Internal, what + ": " + (la->archive_error_string(a) ? la->archive_error_string(a) : "?"));
+  };
+  archive_entry* e = la->archive_entry_new();
+  sdk::ScopeGuard free_e([&] { la->archive_entry_free(e); });
+  std::string name = S_ISDIR(st.st_mode) ? name_in + "/" : name_in;
+  la->archive_entry_set_pathname(e, name.c_str());
+  la->archive_entry_set_perm(e, st.st_mode & 07777);
+  la->archive_entry_set_uid(e, st.st_uid);
+  la->archive_entry_set_gid(e, st.st_gid);
+  la->archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  bool data = false;
+  if (S_ISREG(st.st_mode) && st.st_nlink > 1 && seen->count({st.st_dev, st.st_ino})) {
+    la->archive_entry_set_filetype(e, AE_IFREG);
+    la->archive_entry_set_hardlink(e, (*seen)[{st.st_dev, st.st_ino}].c_str());
+    la->archive_entry_set_size(e, 0);
+  } else if (S_ISREG(st.st_mode)) {
+    if (st.st_nlink > 1) (*seen)[{st.st_dev, st.st_ino}] = name_in;
+    la->archive_entry_set_filetype(e, AE_IFREG);
+    la->archive_entry_set_size(e, st.st_size);
+    data = true;
+  } else if (S_ISDIR(st.st_mode)) {
+    la->archive_entry_set_filetype(e, AE_IFDIR);
+  } else if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    if (n < 0) return sys_error("read link '" + path + "'");
+    target[n] = '\0';
+    la->archive_entry_set_filetype(e, AE_IFLNK);
+    la->archive_entry_set_symlink(e, target);
+  } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    la->archive_entry_set_filetype(e, S_ISCHR(st.st_mode) ? AE_IFCHR : AE_IFBLK);
+    la->archive_entry_set_rdev(e, st.st_rdev);
+  } else if (S_ISFIFO(st.st_mode)) {
+    la->archive_entry_set_filetype(e, AE_IFIFO);
+  } else {
+    return int64_t{0};  // sockets are not carried
+  }
+  if (la->archive_write_header(a, e) != ARCHIVE_OK) return fail("write " + name);
+  int64_t total = 0;
+  if (data) {
+    int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return sys_error("read '" + path + "'");
+    sdk::ScopeGuard close_in([&] { ::close(in); });
+    std::vector<char> buf(1 << 17);
+    for (ssize_t n; (n = ::read(in, buf.data(), buf.size())) > 0;) {
+      if (la->archive_write_data(a, buf.data(), static_cast<size_t>(n)) < 0) return fail("write " + name);
+      total += n;
+    }
+  }
+  return total;
+}
+
 Result<std::vector<Change>> changes(const std::vector<sdk::Mount>& mounts, const std::vector<sdk::Mount>& parent_mounts) {
   BERTH_ASSIGN(auto items, collect(mounts, parent_mounts));
   std::vector<Change> out;
@@ -258,7 +313,7 @@ Result<NormalizedLayer> write_changes(const std::vector<sdk::Mount>& mounts, con
   if (la->archive_write_open(a, &sink, nullptr, write_cb, nullptr) != ARCHIVE_OK) {
     return make_error(Code::Internal, std::string("start the layer: ") + la->archive_error_string(a));
   }
-  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // hard links: the first name
+  HardLinks seen;
   auto fail = [&](const std::string& what) {
     return make_error(Code::Internal, what + ": " + (la->archive_error_string(a) ? la->archive_error_string(a) : "?"));
   };
@@ -279,51 +334,8 @@ Result<NormalizedLayer> write_changes(const std::vector<sdk::Mount>& mounts, con
       continue;
     }
     if (it.report == 0) continue;  // a directory nothing in it changed
-    const struct stat& st = it.st;
-    std::string name = S_ISDIR(st.st_mode) ? it.rel + "/" : it.rel;
-    la->archive_entry_set_pathname(e, name.c_str());
-    la->archive_entry_set_perm(e, st.st_mode & 07777);
-    la->archive_entry_set_uid(e, st.st_uid);
-    la->archive_entry_set_gid(e, st.st_gid);
-    la->archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    bool data = false;
-    if (S_ISREG(st.st_mode) && st.st_nlink > 1 && seen.count({st.st_dev, st.st_ino})) {
-      la->archive_entry_set_filetype(e, AE_IFREG);
-      la->archive_entry_set_hardlink(e, seen[{st.st_dev, st.st_ino}].c_str());
-      la->archive_entry_set_size(e, 0);
-    } else if (S_ISREG(st.st_mode)) {
-      if (st.st_nlink > 1) seen[{st.st_dev, st.st_ino}] = it.rel;
-      la->archive_entry_set_filetype(e, AE_IFREG);
-      la->archive_entry_set_size(e, st.st_size);
-      data = true;
-    } else if (S_ISDIR(st.st_mode)) {
-      la->archive_entry_set_filetype(e, AE_IFDIR);
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = ::readlink(it.src.c_str(), target, sizeof target - 1);
-      if (n < 0) return sys_error("read link '" + it.src + "'");
-      target[n] = '\0';
-      la->archive_entry_set_filetype(e, AE_IFLNK);
-      la->archive_entry_set_symlink(e, target);
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      la->archive_entry_set_filetype(e, S_ISCHR(st.st_mode) ? AE_IFCHR : AE_IFBLK);
-      la->archive_entry_set_rdev(e, st.st_rdev);
-    } else if (S_ISFIFO(st.st_mode)) {
-      la->archive_entry_set_filetype(e, AE_IFIFO);
-    } else {
-      continue;  // sockets are not carried in layers
-    }
-    if (la->archive_write_header(a, e) != ARCHIVE_OK) return fail("write " + name);
-    if (data) {
-      int in = ::open(it.src.c_str(), O_RDONLY | O_CLOEXEC);
-      if (in < 0) return sys_error("read '" + it.src + "'");
-      sdk::ScopeGuard close_in([&] { ::close(in); });
-      std::vector<char> buf(1 << 17);
-      for (ssize_t n; (n = ::read(in, buf.data(), buf.size())) > 0;) {
-        if (la->archive_write_data(a, buf.data(), static_cast<size_t>(n)) < 0) return fail("write " + name);
-        total += n;
-      }
-    }
+    BERTH_ASSIGN(int64_t n, tar_add(la, a, it.rel, it.src, it.st, &seen));
+    total += n;
   }
   if (la->archive_write_close(a) != ARCHIVE_OK || sink.failed) return fail("finish the layer");
   return NormalizedLayer{"sha256:" + hash.hex(), total};

@@ -8,12 +8,16 @@
 //   - a bind of a directory over a parent (drivers that copy, like the vfs example):
 //     the two trees are walked side by side.
 
+#include <sys/stat.h>
+
+#include <map>
 #include <string>
 #include <vector>
 
 #include "berth/sdk/result.hpp"
 #include "berth/sdk/storage_driver.hpp"
 #include "images/layer.hpp"
+#include "util/lazy_libs.hpp"
 
 namespace berth::images {
 
@@ -30,5 +34,12 @@ Result<std::vector<Change>> changes(const std::vector<sdk::Mount>& mounts, const
 // directories as .wh..wh..opq) written to `out_path`.
 Result<NormalizedLayer> write_changes(const std::vector<sdk::Mount>& mounts, const std::vector<sdk::Mount>& parent_mounts,
                                       const std::string& out_path);
+
+// One file system object as a tar entry named `name` (directories get a trailing /), its
+// content read from `path`; a second name of a hard-linked file becomes a link entry.
+// Returns the bytes of content written.
+using HardLinks = std::map<std::pair<dev_t, ino_t>, std::string>;
+Result<int64_t> tar_add(const util::ArchiveApi* la, archive* a, const std::string& name, const std::string& path,
+                        const struct stat& st, HardLinks* seen);
 
 }  // namespace berth::images

@@ -74,5 +74,54 @@ TEST_F(Commits, CommitMakesALayerAndHistoryShowsIt) {
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
+TEST_F(Commits, CpBothWaysOnRunningAndStoppedContainers) {
+  std::string h = root_ + "/host";
+  exec({"mkdir", "-p", h + "/in/sub", h + "/dest"});
+  write_file(h + "/in/a", "one\n");
+  write_file(h + "/in/sub/b", "two\n");
+  std::string c = ok({"run", "-d", "--name", unique("cp"), "busybox", "sleep", "60"});
+  // Host -> container: a directory into an existing one, a file under a new name.
+  ok({"cp", h + "/in", c + ":/tmp/"});
+  EXPECT_EQ(ok({"exec", c, "cat", "/tmp/in/a", "/tmp/in/sub/b"}), "one\ntwo");
+  ok({"cp", h + "/in/a", c + ":/etc/renamed"});
+  EXPECT_EQ(ok({"exec", c, "cat", "/etc/renamed"}), "one");
+  EXPECT_EQ(ok({"exec", c, "stat", "-c", "%u:%g", "/etc/renamed"}), "0:0");
+  // A tar stream on stdin, into a directory.
+  Output tarred = exec({"sh", "-c", "tar -C " + h + "/in -cf - a | " + std::string(kBerth) + " --config " + config_ + " cp - " + c + ":/root"});
+  EXPECT_EQ(tarred.code, 0) << tarred.err;
+  EXPECT_EQ(ok({"exec", c, "cat", "/root/a"}), "one");
+  // Container -> host: a file into a directory, a directory to a new name, contents with /.
+  ok({"cp", c + ":/etc/passwd", h + "/dest"});
+  EXPECT_EQ(read_file(h + "/dest/passwd").rfind("root:x:0:0:", 0), 0u);
+  ok({"cp", c + ":/tmp/in", h + "/copy"});
+  EXPECT_EQ(read_file(h + "/copy/sub/b"), "two\n");
+  exec({"mkdir", "-p", h + "/flat"});
+  ok({"cp", c + ":/tmp/in/.", h + "/flat"});
+  EXPECT_EQ(read_file(h + "/flat/a"), "one\n");
+  EXPECT_FALSE(exists(h + "/flat/in"));
+  // To stdout: a tar stream named after the source.
+  Output out = exec({"sh", "-c", std::string(kBerth) + " --config " + config_ + " cp " + c + ":/tmp/in - | tar tf - | sort"});
+  EXPECT_EQ(trim(out.out), "in/\nin/a\nin/sub/\nin/sub/b");
+  // Stopped: the root snapshot, both ways.
+  ok({"stop", "-t", "0", c});
+  ok({"cp", c + ":/tmp/in/sub/b", h + "/from-stopped"});
+  EXPECT_EQ(read_file(h + "/from-stopped"), "two\n");
+  ok({"cp", h + "/in/a", c + ":/tmp/while-stopped"});
+  ok({"start", c});
+  EXPECT_EQ(ok({"exec", c, "cat", "/tmp/while-stopped"}), "one");
+  // Errors, each naming what is wrong.
+  Output missing = berth({"cp", c + ":/nope", h});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("Could not find the file /nope in container"), std::string::npos) << missing.err;
+  Output dir_to_file = berth({"cp", c + ":/tmp/in", h + "/dest/passwd"});
+  EXPECT_NE(dir_to_file.err.find("cannot copy a directory to a file"), std::string::npos) << dir_to_file.err;
+  Output no_parent = berth({"cp", h + "/in/a", c + ":/no/such/dir/x"});
+  EXPECT_NE(no_parent.err.find("no such directory"), std::string::npos) << no_parent.err;
+  Output two_local = berth({"cp", h + "/in", h + "/x"});
+  EXPECT_NE(two_local.err.find("must specify at least one container source"), std::string::npos) << two_local.err;
+  // The copies are the container's changes.
+  EXPECT_NE(ok({"diff", c}).find("A /tmp/while-stopped"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace berth::it
