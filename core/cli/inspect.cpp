@@ -222,7 +222,7 @@ Result<ojson> image_json(Engine& e, const images::ImageRecord& img) {
       {"Id", img.id},
       {"RepoTags", tags},
       {"RepoDigests", digests},
-      {"Parent", ""},
+      {"Parent", img.parent},
       {"Comment", comment},
       {"Created", config.value("created", "")},
       {"DockerVersion", ""},

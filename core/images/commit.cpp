@@ -147,6 +147,7 @@ Result<std::string> commit(Engine& e, const containers::Container& c, const Comm
     image.layers.push_back({layers[i].value("digest", ""), diff_ids[i].get<std::string>()});
   }
   if (!tag_full.empty()) image.tags.push_back(tag_full);
+  image.parent = parent.id;
   BERTH_TRY(store.record(image));
   undo.dismiss();
   return config_digest;

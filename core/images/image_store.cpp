@@ -96,9 +96,9 @@ Status ImageStore::record(const NewImage& image) {
   }
   return db_->transaction([&]() -> Status {
     BERTH_ASSIGN(auto ins, db_->prepare(
-        "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id) VALUES (?,?,?,?,?)"));
+        "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id, parent) VALUES (?,?,?,?,?,?)"));
     ins.bind(1, image.config_digest).bind(2, image.manifest_digest).bind(3, image.created_ns).bind(4, size);
-    ins.bind(5, chains.empty() ? std::string() : chains.back());
+    ins.bind(5, chains.empty() ? std::string() : chains.back()).bind(6, image.parent);
     BERTH_TRY(ins.run());
     for (size_t i = 0; i < image.layers.size(); ++i) {
       BERTH_ASSIGN(auto lay, db_->prepare(
@@ -145,11 +145,11 @@ Result<std::string> ImageStore::put_blob(const std::string& content) {
 
 Result<ImageRecord> ImageStore::load(const std::string& id) {
   BERTH_ASSIGN(auto st, db_->prepare(
-      "SELECT id, manifest_digest, created_ns, size, top_chain_id FROM images WHERE id = ?"));
+      "SELECT id, manifest_digest, created_ns, size, top_chain_id, parent FROM images WHERE id = ?"));
   st.bind(1, id);
   BERTH_ASSIGN(bool row, st.step());
   if (!row) return make_error(Code::NotFound, "No such image: " + id);
-  ImageRecord r{st.text(0), st.text(1), st.integer(2), st.integer(3), st.text(4), {}};
+  ImageRecord r{st.text(0), st.text(1), st.integer(2), st.integer(3), st.text(4), {}, {}, st.text(5)};
   BERTH_ASSIGN(auto tags, db_->prepare("SELECT ref FROM tags WHERE image_id = ? ORDER BY ref"));
   tags.bind(1, id);
   for (;;) {
@@ -500,6 +500,18 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
   if (tag_ref.empty() && img.tags.size() > 1 && !force) {
     return make_error(Code::Conflict, "conflict: unable to delete " + short_id +
                                           " (must be forced) - image is referenced in multiple repositories");
+  }
+  // Docker's rule for an image that others were made from: its last name may go, the
+  // image stays (untagged) while a child needs it; by id it is refused, even forced.
+  BERTH_ASSIGN(auto kids, db_->prepare("SELECT id FROM images WHERE parent = ? LIMIT 1"));
+  kids.bind(1, img.id);
+  BERTH_ASSIGN(bool has_child, kids.step());
+  if (has_child) {
+    if (!tag_ref.empty()) {
+      BERTH_TRY(untag(tag_ref));
+      return out;
+    }
+    return make_error(Code::Conflict, "conflict: unable to delete " + short_id + " (cannot be forced) - image has dependent child images");
   }
   if (!users.empty()) {
     const User& u = running != nullptr ? *running : users.front();

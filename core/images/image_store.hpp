@@ -25,6 +25,7 @@ struct ImageRecord {
   std::string top_chain_id;     // snapshot key of the top layer
   std::vector<std::string> tags;  // full references
   std::vector<std::string> repo_digests;  // full REPO@sha256:...
+  std::string parent;                     // the image it was committed or built from, or ""
 };
 
 // An image whose blobs are all in the store, to be recorded (pull, load).
@@ -39,6 +40,7 @@ struct NewImage {
   std::vector<Layer> layers;
   std::vector<std::string> tags;  // full references to point at it
   std::string repo_digest;        // full REPO@sha256:..., or ""
+  std::string parent;             // commit/build: the image it was made from
 };
 
 struct ImportOptions {

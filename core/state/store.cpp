@@ -102,6 +102,12 @@ CREATE TABLE repo_digests (
 );
 CREATE INDEX repo_digests_image ON repo_digests(image_id);
 )sql",
+    // 7: the image a commit or build step was made from (Docker's Parent): it cannot be
+    // deleted while such a child exists.
+    R"sql(
+ALTER TABLE images ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+CREATE INDEX images_parent ON images(parent);
+)sql",
 };
 }  // namespace
 

@@ -70,7 +70,19 @@ TEST_F(Commits, CommitMakesALayerAndHistoryShowsIt) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("FROBNICATE"), std::string::npos) << bad.err;
   ok({"rm", "-f", c, again});
+  // The base is the new image's parent: its last name goes, the image stays; by id it is
+  // refused, naming why; once the child is gone it can go.
+  std::string base = json::parse(ok({"image", "inspect", "busybox"}))[0]["Id"];
+  EXPECT_EQ(img["Parent"], base);
+  EXPECT_EQ(ok({"rmi", "busybox"}), "Untagged: busybox:latest");
+  Output refused = berth({"rmi", "-f", base});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("conflict: unable to delete " + base.substr(7, 12) + " (cannot be forced) - image has dependent child images"),
+            std::string::npos) << refused.err;
   ok({"rmi", ref});
+  ok({"rmi", base});
+  EXPECT_EQ(snapshot_count(), "0");
+  import_busybox();
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
