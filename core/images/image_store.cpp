@@ -69,6 +69,14 @@ Status ImageStore::unpack_layer(const std::string& parent_chain, const std::stri
   return {};
 }
 
+Result<std::optional<std::string>> ImageStore::cached(const std::string& parent, const std::string& build_key) {
+  BERTH_ASSIGN(auto st, db_->prepare("SELECT id FROM images WHERE parent = ? AND build_key = ? ORDER BY created_ns DESC LIMIT 1"));
+  st.bind(1, parent).bind(2, build_key);
+  BERTH_ASSIGN(bool row, st.step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(st.text(0));
+}
+
 void ImageStore::forget_unused(const std::vector<std::string>& chains, const std::vector<std::string>& blobs) {
   auto used = [&](const char* sql, const std::string& v) {
     auto st = db_->prepare(sql);
@@ -96,9 +104,10 @@ Status ImageStore::record(const NewImage& image) {
   }
   return db_->transaction([&]() -> Status {
     BERTH_ASSIGN(auto ins, db_->prepare(
-        "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id, parent) VALUES (?,?,?,?,?,?)"));
+        "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id, parent, build_key) "
+        "VALUES (?,?,?,?,?,?,?)"));
     ins.bind(1, image.config_digest).bind(2, image.manifest_digest).bind(3, image.created_ns).bind(4, size);
-    ins.bind(5, chains.empty() ? std::string() : chains.back()).bind(6, image.parent);
+    ins.bind(5, chains.empty() ? std::string() : chains.back()).bind(6, image.parent).bind(7, image.build_key);
     BERTH_TRY(ins.run());
     for (size_t i = 0; i < image.layers.size(); ++i) {
       BERTH_ASSIGN(auto lay, db_->prepare(

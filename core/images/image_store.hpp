@@ -7,6 +7,7 @@
 // keyed by their chain id, so images that share a base share its snapshots.
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct NewImage {
   std::vector<std::string> tags;  // full references to point at it
   std::string repo_digest;        // full REPO@sha256:..., or ""
   std::string parent;             // commit/build: the image it was made from
+  std::string build_key;          // build: the step's cache key
 };
 
 struct ImportOptions {
@@ -92,6 +94,8 @@ class ImageStore {
                       const std::string& diff_id);
   // After a failed pull or load: drops the snapshots and blobs it made that no image uses.
   void forget_unused(const std::vector<std::string>& chains, const std::vector<std::string>& blobs);
+  // The image a build step made before from `parent` with the same cache key.
+  Result<std::optional<std::string>> cached(const std::string& parent, const std::string& build_key);
   // Records the image (its layers must be unpacked) and points the tags at it.
   Status record(const NewImage& image);
 

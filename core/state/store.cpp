@@ -108,6 +108,11 @@ CREATE INDEX repo_digests_image ON repo_digests(image_id);
 ALTER TABLE images ADD COLUMN parent TEXT NOT NULL DEFAULT '';
 CREATE INDEX images_parent ON images(parent);
 )sql",
+    // 8: the builder's cache: a step's image is found by its parent and the step's key.
+    R"sql(
+ALTER TABLE images ADD COLUMN build_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX images_build ON images(parent, build_key) WHERE build_key != '';
+)sql",
 };
 }  // namespace
 
