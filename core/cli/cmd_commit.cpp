@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "build/builder.hpp"
 #include "cli/cli.hpp"
 #include "containers/container.hpp"
 #include "containers/copy.hpp"
@@ -182,6 +183,58 @@ int cmd_cp(Cli& cli, const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_build(Cli& cli, const std::vector<std::string>& args) {
+  CommandSpec spec{"build", "[OPTIONS] PATH", "Build an image from a Dockerfile", 1, 1};
+  po::options_description d("Options");
+  d.add_options()("tag,t", po::value<std::vector<std::string>>()->composing(), "Name and optionally a tag in the 'name:tag' format")
+      ("file,f", po::value<std::string>(), "Name of the Dockerfile (Default is 'PATH/Dockerfile')")
+      ("build-arg", po::value<std::vector<std::string>>()->composing(), "Set build-time variables")
+      ("target", po::value<std::string>(), "Set the target build stage to build")
+      ("no-cache", po::bool_switch(), "Do not use cache when building the image")
+      ("label", po::value<std::vector<std::string>>()->composing(), "Set metadata for an image")
+      ("quiet,q", po::bool_switch(), "Suppress the build output and print image ID on success")
+      ("rm", po::value<bool>()->default_value(true)->implicit_value(true), "Remove intermediate containers after a successful build");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  build::BuildOptions o;
+  o.context = p.args[0];
+  if (p.vm.count("tag")) o.tags = p.vm["tag"].as<std::vector<std::string>>();
+  if (p.vm.count("file")) o.dockerfile = p.vm["file"].as<std::string>();
+  if (p.vm.count("target")) o.target = p.vm["target"].as<std::string>();
+  o.no_cache = p.vm["no-cache"].as<bool>();
+  o.quiet = p.vm["quiet"].as<bool>();
+  auto kv = [](const std::string& s, bool from_env) -> std::pair<std::string, std::optional<std::string>> {
+    auto eq = s.find('=');
+    if (eq != std::string::npos) return {s.substr(0, eq), s.substr(eq + 1)};
+    // --build-arg KEY takes the value from this environment, as Docker's.
+    const char* v = from_env ? ::getenv(s.c_str()) : nullptr;
+    return {s, v ? std::optional<std::string>(v) : std::optional<std::string>(from_env ? std::nullopt : std::optional<std::string>(""))};
+  };
+  if (p.vm.count("build-arg")) {
+    for (const auto& a : p.vm["build-arg"].as<std::vector<std::string>>()) {
+      auto [k, v] = kv(a, true);
+      if (v) o.build_args[k] = *v;
+    }
+  }
+  if (p.vm.count("label")) {
+    for (const auto& a : p.vm["label"].as<std::vector<std::string>>()) {
+      auto [k, v] = kv(a, false);
+      o.labels[k] = v.value_or("");
+    }
+  }
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  (void)containers::reconcile(*e);
+  int run_exit = 0;
+  auto id = build::build(*e, o, &run_exit);
+  if (!id) {
+    print_error(id.error());
+    // A failed RUN's exit code is the build's, as Docker's CLI reports it.
+    return run_exit != 0 ? run_exit : kExitError;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void register_commit_commands(std::map<std::string, Command>& t) {
@@ -189,6 +242,7 @@ void register_commit_commands(std::map<std::string, Command>& t) {
   t["commit"] = t["container commit"] = cmd_commit;
   t["history"] = t["image history"] = cmd_history;
   t["cp"] = t["container cp"] = cmd_cp;
+  t["build"] = t["image build"] = t["builder build"] = cmd_build;
 }
 
 }  // namespace berth::cli

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <set>
 
 #include "cli/cli.hpp"
 #include "images/archive.hpp"
@@ -45,7 +46,12 @@ int cmd_images(Cli& cli, const std::vector<std::string>& args) {
   Table t;
   t.row({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
   std::vector<std::string> ids;
+  // Intermediate images (untagged, with a child: a build's steps) only with -a.
+  std::set<std::string> parents;
+  for (const auto& img : *list) parents.insert(img.parent);
+  bool all = p.vm["all"].as<bool>();
   for (const auto& img : *list) {
+    if (!all && img.tags.empty() && parents.count(img.id)) continue;
     std::string hex = img.id.substr(7);
     std::string shown_id = no_trunc ? img.id : hex.substr(0, 12);
     auto add = [&](const std::string& repo, const std::string& tag) {
@@ -152,6 +158,9 @@ int cmd_rmi(Cli& cli, const std::vector<std::string>& args) {
         if (c.image_id == img->id) users.push_back({c.short_id(), c.running()});
       }
     }
+    e->images().set_in_use([&](const std::string& id) {
+      return all && std::any_of(all->begin(), all->end(), [&](const containers::Container& c) { return c.image_id == id; });
+    });
     auto lines = e->images().remove(ref, force, users);
     if (!lines) {
       print_error(lines.error());

@@ -211,14 +211,14 @@ Result<ImageRecord> ImageStore::resolve(const std::string& name) {
 Result<std::vector<ImageRecord>> ImageStore::list() {
   std::vector<ImageRecord> out;
   BERTH_ASSIGN(auto st, db_->prepare(
-      "SELECT i.id, i.manifest_digest, i.created_ns, i.size, i.top_chain_id, t.ref FROM images i "
+      "SELECT i.id, i.manifest_digest, i.created_ns, i.size, i.top_chain_id, t.ref, i.parent FROM images i "
       "LEFT JOIN tags t ON t.image_id = i.id ORDER BY i.created_ns DESC, i.id, t.ref"));
   for (;;) {
     BERTH_ASSIGN(bool row, st.step());
     if (!row) break;
     std::string id = st.text(0);
     if (out.empty() || out.back().id != id) {
-      out.push_back({id, st.text(1), st.integer(2), st.integer(3), st.text(4), {}});
+      out.push_back({id, st.text(1), st.integer(2), st.integer(3), st.text(4), {}, {}, st.text(6)});
     }
     if (!st.is_null(5)) out.back().tags.push_back(st.text(5));
   }
@@ -543,6 +543,20 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
   }
   for (const auto& t : img.tags) BERTH_TRY(untag(t));
   BERTH_TRY(delete_image(img.id, &out));
+  // Docker's rmi takes the untagged parents (a build's intermediate images) with it, up to
+  // one that has a name, another child, or a container (`users` only knows of this one's,
+  // so the caller's own check for the parent is repeated through `in_use`).
+  std::string up = img.parent;
+  while (!up.empty()) {
+    auto p = load(up);
+    if (!p || !p->tags.empty()) break;
+    BERTH_ASSIGN(auto kids, db_->prepare("SELECT 1 FROM images WHERE parent = ? LIMIT 1"));
+    kids.bind(1, up);
+    BERTH_ASSIGN(bool more, kids.step());
+    if (more || (in_use_ && in_use_(up))) break;
+    BERTH_TRY(delete_image(up, &out));
+    up = p->parent;
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 // keyed by their chain id, so images that share a base share its snapshots.
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +77,9 @@ class ImageStore {
   Result<std::vector<std::string>> remove(const std::string& name, bool force,
                                           const std::vector<User>& users);
 
+  // Whether a container uses an image (rmi's walk up a removed image's parents asks).
+  void set_in_use(std::function<bool(const std::string& image_id)> f) { in_use_ = std::move(f); }
+
   std::string blob_path(const std::string& digest) const;
   // Where a download of a blob collects before it is checked and stored (kept between
   // attempts, so an interrupted pull resumes).
@@ -105,6 +109,7 @@ class ImageStore {
 
   state::Store* db_;
   sdk::StorageDriver* storage_;
+  std::function<bool(const std::string&)> in_use_;
   std::string root_;
   std::string scratch_root_;
 };
