@@ -335,6 +335,45 @@ TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
+// Mirrors are tried first: the registry named need not even be there.
+TEST_F(Registries, AMirrorServesPulls) {
+  std::string mirror = start_registry();
+  seed(mirror + "/test/mirrored:1");
+  configure("[registries.\"127.0.0.1:9\"]\nmirrors = [\"http://" + mirror + "\"]\n");
+  Output p = berth({"pull", "127.0.0.1:9/test/mirrored:1"});
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(ok({"run", "--rm", "127.0.0.1:9/test/mirrored:1", "cat", "/hello"}), "from the registry");
+  // Without the mirror: the registry itself, which is not there.
+  configure("");
+  ok({"rmi", "127.0.0.1:9/test/mirrored:1"});
+  EXPECT_EQ(berth({"pull", "127.0.0.1:9/test/mirrored:1"}).code, 1);
+}
+
+// A disk that fills while a layer is unpacked: the pull fails and leaves no layer, blob
+// or image behind.
+TEST_F(Registries, ADiskFullDuringUnpackLeavesNothing) {
+  std::string reg = start_registry();
+  exec({"mkdir", "-p", root_ + "/zeros", root_ + "/small"});
+  exec({"sh", "-c", "head -c 31457280 /dev/zero > " + root_ + "/zeros/big && tar -C " + root_ + "/zeros -cf " + root_ + "/zeros.tar big"});
+  std::string layout = root_ + "/zlayout";
+  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), root_ + "/zeros.tar"}).code, 0);
+  ASSERT_EQ(exec({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":img", "docker://" + reg + "/test/zeros:1"}).code, 0);
+  std::string small = root_ + "/small";
+  ASSERT_EQ(exec({"mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", small}).code, 0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { exec({"umount", "-l", path}); }
+  } unmount{small};
+  write_file(small + "/berth.toml", "[engine]\nstate_root = \"" + small + "/state\"\nrun_root = \"" + small +
+                                        "/run\"\n[registries.\"docker.io\"]\nblocked = true\n");
+  Output o = exec({kBerth, "--config", small + "/berth.toml", "pull", reg + "/test/zeros:1"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.err.find("No space left on device"), std::string::npos) << o.err;
+  EXPECT_EQ(trim(exec({kBerth, "--config", small + "/berth.toml", "images", "-a", "-q"}).out), "");
+  EXPECT_EQ(trim(exec({"sh", "-c", "ls " + small + "/state/plugins/storage.overlay/snapshots | wc -l"}).out), "0");
+  EXPECT_EQ(trim(exec({"sh", "-c", "ls " + small + "/state/images/blobs/sha256 2>/dev/null | wc -l"}).out), "0");
+}
+
 // save/load, no registry needed: berth's archives are read by skopeo as both formats,
 // skopeo's archives of both formats load, and bad archives make nothing.
 TEST_F(Registries, SaveAndLoadBothFormats) {
