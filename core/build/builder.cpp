@@ -624,8 +624,22 @@ class Builder {
 
   // A step that changes only the config: `apply` has changed st.config already; the key
   // was taken before.
+  // As the classic builder, a config step too gets a container ("Running in ID") that is
+  // made from the previous image, never started, and removed; its changes are none.
   Status commit_config(StageState& st, const std::string& what) {
-    return record_step(st, "/bin/sh -c #(nop) " + what, pending_key_, "");
+    std::string created_by = "/bin/sh -c #(nop) " + what;
+    if (st.image) {
+      containers::CreateRequest req;
+      req.image = st.image->id;
+      req.command = {"/bin/sh", "-c", "#(nop) " + what};
+      req.entrypoint_set = true;
+      req.network = "none";
+      BERTH_ASSIGN(containers::Container c, containers::create(e_, req));
+      say(" ---> Running in " + c.short_id());
+      BERTH_TRY(containers::remove(e_, c, true, true));
+      say("Removing intermediate container " + c.short_id());
+    }
+    return record_step(st, created_by, pending_key_, "");
   }
 
   Status execute(StageState& st, const Instruction& raw, size_t si, const std::vector<std::optional<images::ImageRecord>>& done) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
@@ -331,6 +332,13 @@ TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
   Output resumed = berth({"pull", reg + "/test/bad:1"});
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(ok({"run", "--rm", reg + "/test/bad:1", "cat", "/hello"}), "from the registry");
+  ok({"rmi", reg + "/test/bad:1"});
+  // On a terminal: each layer's line redrawn in place, with a bar and bytes.
+  Output tty = exec({"script", "-qec", std::string(kBerth) + " --config " + config_ + " pull " + reg + "/test/bad:1", "/dev/null"});
+  EXPECT_EQ(tty.code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("\x1b[2K"), std::string::npos) << tty.out;
+  EXPECT_TRUE(std::regex_search(tty.out, std::regex("Downloading \\[=*>? *\\]  [0-9.]+[kM]?B/[0-9.]+[kM]?B"))) << tty.out;
+  EXPECT_NE(tty.out.find(": Pull complete"), std::string::npos) << tty.out;
   ok({"rmi", reg + "/test/bad:1"});
   EXPECT_EQ(snapshot_count(), snaps);
 }
