@@ -8,7 +8,7 @@ pkgs=(
   # libraries (README lists why each is here)
   libboost-dev libboost-program-options-dev libtomlplusplus-dev libspdlog-dev
   libgtest-dev nlohmann-json3-dev libsqlite3-dev libarchive-dev libssl-dev libmnl-dev libnftables-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libisal-dev
   # the embedded default image's userland, and the benchmark's reference runtime
   busybox-static runc
   # used by tests and benchmarks: iproute2 (leak checks), util-linux (unshare, findmnt)

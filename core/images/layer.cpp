@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -159,7 +161,7 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
                 ARCHIVE_EXTRACT_UNLINK);
   std::string err;
-  if (la->archive_read_open_fd(in, tar_fd, 65536) != ARCHIVE_OK) {
+  if (la->archive_read_open_fd(in, tar_fd, 1 << 20) != ARCHIVE_OK) {
     err = std::string("open layer: ") + la->archive_error_string(in);
   }
   archive_entry* entry = nullptr;
@@ -269,6 +271,95 @@ Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& m
   return s;
 }
 
+namespace {
+
+bool is_gzip(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  unsigned char m[2] = {0, 0};
+  bool z = fd >= 0 && ::read(fd, m, 2) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+  if (fd >= 0) ::close(fd);
+  return z;
+}
+
+// gzip (every member of it) through ISA-L, each piece of output to `out`.
+std::string inflate_with_isal(const util::IsalApi* api, const std::string& path,
+                              const std::function<bool(const char*, size_t)>& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::string("read layer: ") + std::strerror(errno);
+  std::vector<uint8_t> in(1 << 20), buf(1 << 18);
+  auto state = std::make_unique<inflate_state>();
+  api->isal_inflate_init(state.get());
+  state->crc_flag = ISAL_GZIP;
+  bool eof = false, member_done = false;
+  std::string err;
+  for (;;) {
+    if (state->avail_in == 0 && !eof) {
+      ssize_t n = ::read(fd, in.data(), in.size());
+      if (n < 0) {
+        err = std::string("read layer: ") + std::strerror(errno);
+        break;
+      }
+      eof = n == 0;
+      state->next_in = in.data();
+      state->avail_in = static_cast<uint32_t>(n);
+    }
+    if (member_done) {
+      if (state->avail_in == 0 && eof) break;  // the end of the last member
+      api->isal_inflate_reset(state.get());    // another member follows
+      state->crc_flag = ISAL_GZIP;
+      member_done = false;
+    }
+    state->next_out = buf.data();
+    state->avail_out = static_cast<uint32_t>(buf.size());
+    int r = api->isal_inflate(state.get());
+    if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT) {
+      err = "decompress layer: corrupt gzip data (igzip error " + std::to_string(r) + ")";
+      break;
+    }
+    size_t produced = buf.size() - state->avail_out;
+    if (produced > 0 && !out(reinterpret_cast<const char*>(buf.data()), produced)) break;
+    if (state->block_state == ISAL_BLOCK_FINISH) {
+      member_done = true;
+      continue;
+    }
+    if (produced == 0 && state->avail_in == 0 && eof) {
+      err = "decompress layer: the gzip stream ends early";
+      break;
+    }
+  }
+  ::close(fd);
+  return err;
+}
+
+// Any compression libarchive knows (and none), its output to `out`.
+std::string inflate_with_libarchive(const util::ArchiveApi* la, const std::string& path,
+                                    const std::function<bool(const char*, size_t)>& out) {
+  archive* in = la->archive_read_new();
+  la->archive_read_support_filter_all(in);
+  la->archive_read_support_format_raw(in);
+  archive_entry* entry = nullptr;
+  std::string err;
+  if (la->archive_read_open_filename(in, path.c_str(), 1 << 16) != ARCHIVE_OK ||
+      la->archive_read_next_header(in, &entry) != ARCHIVE_OK) {
+    err = std::string("read layer: ") + la->archive_error_string(in);
+  } else {
+    std::vector<char> buf(1 << 17);
+    for (;;) {
+      la_ssize_t n = la->archive_read_data(in, buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) {
+        err = std::string("decompress layer: ") + la->archive_error_string(in);
+        break;
+      }
+      if (!out(buf.data(), static_cast<size_t>(n))) break;
+    }
+  }
+  la->archive_read_free(in);
+  return err;
+}
+
+}  // namespace
+
 Result<std::string> apply_compressed_layer(const std::string& blob_path, const std::vector<sdk::Mount>& mounts,
                                            const std::string& scratch_dir) {
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
@@ -276,37 +367,31 @@ Result<std::string> apply_compressed_layer(const std::string& blob_path, const s
   // halves of the work run on two cores, and the blob is read once.
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return sys_error("socketpair");
+  // Room for a few MiB in flight, so neither side waits on the other for every piece.
+  int room = 4 << 20;
+  (void)::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
+  (void)::setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
   std::string feed_error;
   util::Sha256 hash;
-  std::thread feeder([&] {
-    archive* in = la->archive_read_new();
-    la->archive_read_support_filter_all(in);
-    la->archive_read_support_format_raw(in);
-    archive_entry* entry = nullptr;
-    if (la->archive_read_open_filename(in, blob_path.c_str(), 1 << 16) != ARCHIVE_OK ||
-        la->archive_read_next_header(in, &entry) != ARCHIVE_OK) {
-      feed_error = std::string("read layer: ") + la->archive_error_string(in);
-    } else {
-      std::vector<char> buf(1 << 17);
-      for (;;) {
-        la_ssize_t n = la->archive_read_data(in, buf.data(), buf.size());
-        if (n == 0) break;
-        if (n < 0) {
-          feed_error = std::string("decompress layer: ") + la->archive_error_string(in);
-          break;
-        }
-        hash.update(buf.data(), static_cast<size_t>(n));
-        size_t off = 0;
-        while (off < static_cast<size_t>(n)) {
-          ssize_t w = ::send(sv[0], buf.data() + off, static_cast<size_t>(n) - off, MSG_NOSIGNAL);
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0) break;  // the extractor stopped; its error says why
-          off += static_cast<size_t>(w);
-        }
-        if (off < static_cast<size_t>(n)) break;
-      }
+  // Hands `n` bytes of the uncompressed tar on; false when the extractor has stopped.
+  auto hand_on = [&](const char* data, size_t n) {
+    hash.update(data, n);
+    size_t off = 0;
+    while (off < n) {
+      ssize_t w = ::send(sv[0], data + off, n - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return false;  // the extractor stopped; its error says why
+      off += static_cast<size_t>(w);
     }
-    la->archive_read_free(in);
+    return true;
+  };
+  std::thread feeder([&] {
+    auto isal = util::isal_api();
+    if (isal && is_gzip(blob_path)) {
+      feed_error = inflate_with_isal(*isal, blob_path, hand_on);
+    } else {
+      feed_error = inflate_with_libarchive(la, blob_path, hand_on);
+    }
     ::shutdown(sv[0], SHUT_WR);
   });
   Status s = extract_stream(sv[1], mounts, scratch_dir);

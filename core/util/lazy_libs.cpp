@@ -13,6 +13,7 @@ namespace {
 constexpr const char* kArchiveSoname = "libarchive.so.13";
 #endif
 constexpr const char* kCurlSoname = "libcurl.so.4";
+constexpr const char* kIsalSoname = "libisal.so.2";
 #if OPENSSL_VERSION_MAJOR == 3
 constexpr const char* kCryptoSoname = "libcrypto.so.3";
 #endif
@@ -53,6 +54,14 @@ Result<const CryptoApi*> crypto_api() {
   const char* soname = kCryptoSoname;
   return load<CryptoApi>(soname, [soname](void* handle, CryptoApi* api) -> std::string {
     BERTH_CRYPTO_FUNCTIONS(BERTH_RESOLVE)
+    return "";
+  });
+}
+
+Result<const IsalApi*> isal_api() {
+  const char* soname = kIsalSoname;
+  return load<IsalApi>(soname, [soname](void* handle, IsalApi* api) -> std::string {
+    BERTH_ISAL_FUNCTIONS(BERTH_RESOLVE)
     return "";
   });
 }
