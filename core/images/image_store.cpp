@@ -500,6 +500,22 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
     st.bind(1, t);
     BERTH_TRY(st.run());
     out.push_back("Untagged: " + familiar_of(t));
+    // The repository's last tag on this image takes its digest references along, as
+    // Docker's "Untagged: busybox@sha256:...".
+    auto ref = parse_reference(t);
+    if (!ref) return {};
+    std::string repo = ref->domain + "/" + ref->path;
+    BERTH_ASSIGN(auto more, db_->prepare("SELECT 1 FROM tags WHERE image_id = ? AND ref LIKE ? || ':%' LIMIT 1"));
+    more.bind(1, img.id).bind(2, repo);
+    BERTH_ASSIGN(bool left, more.step());
+    if (left) return {};
+    for (const auto& d : img.repo_digests) {
+      if (d.rfind(repo + "@", 0) != 0) continue;
+      BERTH_ASSIGN(auto del, db_->prepare("DELETE FROM repo_digests WHERE ref = ?"));
+      del.bind(1, d);
+      BERTH_TRY(del.run());
+      out.push_back("Untagged: " + familiar_of(d));
+    }
     return {};
   };
   if (!tag_ref.empty() && img.tags.size() > 1) {

@@ -173,6 +173,12 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
       break;
     }
     std::string path = la->archive_entry_pathname(entry);
+    // A ".." component would climb out (the chroot stops it, libarchive would skip it
+    // without a word): refused, as import refuses it, so a layer is all or nothing.
+    if (std::string check = path; !clean_path(&check)) {
+      err = "layer entry '" + path + "' climbs out of the layer with ..";
+      break;
+    }
     std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     std::string dir = path.size() > base.size() ? path.substr(0, path.size() - base.size()) : "";
     if (base == ".wh..wh..opq") {

@@ -185,6 +185,20 @@ TEST_F(Builds, MultiStageTargetsDockerignoreAndArgs) {
   ok({"rmi", "multi/final:1", "multi/builder:1"});
 }
 
+// FROM scratch, and a Dockerfile named with -f outside the context.
+TEST_F(Builds, ScratchImagesAndDashF) {
+  write_file(root_ + "/Other.dockerfile",
+             "FROM scratch\nCOPY --from=busybox /bin/busybox /busybox\nCOPY a.txt /a.txt\nCMD [\"/busybox\", \"cat\", \"/a.txt\"]\n");
+  Output o = build({"-f", root_ + "/Other.dockerfile", "-t", "scratch/img:1"});
+  ASSERT_EQ(o.code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("Step 1/4 : FROM scratch\nStep 2/4 : COPY --from=busybox"), std::string::npos) << o.out;
+  EXPECT_EQ(ok({"run", "--rm", "scratch/img:1"}), "hello");
+  json img = json::parse(ok({"image", "inspect", "scratch/img:1"}))[0];
+  EXPECT_EQ(img["RootFS"]["Layers"].size(), 2u);
+  EXPECT_NE(berth({"run", "--rm", "scratch/img:1", "/bin/sh", "-c", "true"}).code, 0) << "nothing but what was copied";
+  ok({"rmi", "scratch/img:1"});
+}
+
 TEST_F(Builds, AddFetchesUrlsFromALocalServer) {
   // A one-shot HTTP server on 127.0.0.1, the test's own.
   int s = ::socket(AF_INET, SOCK_STREAM, 0);

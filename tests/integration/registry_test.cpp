@@ -240,11 +240,22 @@ TEST_F(Registries, AnImageIndexGivesTheHostsPlatform) {
 
   ok({"pull", reg + "/multi:1"});
   EXPECT_EQ(ok({"run", "--rm", reg + "/multi:1", "cat", "/hello"}), "from the registry");
+  // The same as a Docker manifest list (skopeo converts it): the same image.
+  Output v2 = exec({"skopeo", "copy", "-q", "--all", "--format", "v2s2", "--dest-tls-verify=false", "oci:" + layout + ":multi",
+                    "docker://" + reg + "/multi-docker:1"});
+  ASSERT_EQ(v2.code, 0) << v2.err;
+  EXPECT_NE(exec({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + reg + "/multi-docker:1"}).out.find(
+                "application/vnd.docker.distribution.manifest.list.v2+json"),
+            std::string::npos);
+  ok({"pull", reg + "/multi-docker:1"});
+  EXPECT_EQ(ok({"run", "--rm", reg + "/multi-docker:1", "cat", "/hello"}), "from the registry");
+  ok({"rmi", reg + "/multi-docker:1"});
   json img = json::parse(ok({"image", "inspect", reg + "/multi:1"}))[0];
   // The repo digest is the index's, as Docker records it.
   std::string index_digest = "sha256:" + trim(exec({"sh", "-c", "skopeo inspect --raw --tls-verify=false docker://" + reg +
                                                                    "/multi:1 | sha256sum | cut -d' ' -f1"}).out);
-  EXPECT_EQ(img["RepoDigests"][0], reg + "/multi@" + index_digest);
+  EXPECT_NE(std::find(img["RepoDigests"].begin(), img["RepoDigests"].end(), reg + "/multi@" + index_digest), img["RepoDigests"].end())
+      << img["RepoDigests"];
   ok({"rmi", reg + "/multi:1"});
   ok({"pull", "--platform", "linux/arm64", reg + "/multi:1"});
   EXPECT_EQ(json::parse(ok({"image", "inspect", reg + "/multi:1"}))[0]["Architecture"], "arm64");
@@ -340,6 +351,42 @@ TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
   EXPECT_TRUE(std::regex_search(tty.out, std::regex("Downloading \\[=*>? *\\]  [0-9.]+[kM]?B/[0-9.]+[kM]?B"))) << tty.out;
   EXPECT_NE(tty.out.find(": Pull complete"), std::string::npos) << tty.out;
   ok({"rmi", reg + "/test/bad:1"});
+  EXPECT_EQ(snapshot_count(), snaps);
+}
+
+// Layers from a registry are hostile input too: a "../" name and a file under a symlink
+// that points out never write outside it.
+TEST_F(Registries, HostileLayersAreContained) {
+  std::string reg = start_registry();
+  std::string outside = root_ + "/outside";
+  exec({"mkdir", "-p", outside, root_ + "/evil"});
+  write_file(root_ + "/evil/f", "pwned\n");
+  exec({"ln", "-s", outside, root_ + "/evil/escape"});
+  std::string snaps = snapshot_count();
+  struct Case {
+    std::string name, tar_cmd;
+  };
+  for (const Case& c : {Case{"dotdot", "tar -C " + root_ + "/evil -P --transform 's,^f$,../../../../../.." + outside + "/dotdot,' -cf " +
+                                           root_ + "/dotdot.tar f"},
+                        Case{"symlink", "tar -C " + root_ + "/evil -cf " + root_ + "/symlink.tar escape && tar -C " + root_ +
+                                            "/evil --transform 's,^f$,escape/pwned,' -rf " + root_ + "/symlink.tar f"}}) {
+    ASSERT_EQ(exec({"sh", "-c", c.tar_cmd}).code, 0) << c.name;
+    std::string layout = root_ + "/layout-" + c.name;
+    ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), root_ + "/" + c.name + ".tar"}).code, 0);
+    ASSERT_EQ(exec({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":img", "docker://" + reg + "/evil/" + c.name + ":1"}).code, 0);
+    // Extraction runs chrooted into the layer, with libarchive's checks: a "../" name is
+    // refused (the whole pull fails, nothing kept); an absolute symlink points inside.
+    Output o = berth({"pull", reg + "/evil/" + c.name + ":1"});
+    if (c.name == "dotdot") {
+      EXPECT_EQ(o.code, 1) << o.out;
+      EXPECT_NE(o.err.find("climbs out of the layer"), std::string::npos) << o.err;
+    } else {
+      EXPECT_EQ(o.code, 0) << c.name << ": " << o.err;
+    }
+    EXPECT_EQ(trim(exec({"ls", "-A", outside}).out), "") << c.name << ": nothing written outside the layer";
+  }
+  EXPECT_NE(berth({"image", "inspect", reg + "/evil/dotdot:1"}).code, 0);
+  ok({"rmi", reg + "/evil/symlink:1"});
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
