@@ -389,19 +389,10 @@ Status copy_into_snapshot(const std::vector<sdk::Mount>& mounts, const std::stri
     ::_exit(err.empty() ? 0 : 1);
   }
   ::close(errp[1]);
-  std::string msg;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(errp[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
-  ::close(errp[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  int code = 0;
+  std::string msg = util::reap_child(pid, errp[0], &code);
   if (!msg.empty()) return make_error(Code::InvalidArgument, msg);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return make_error(Code::Internal, "the copy failed");
+  if (code != 0) return make_error(Code::Internal, "the copy failed");
   return {};
 }
 

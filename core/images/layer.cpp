@@ -250,17 +250,9 @@ Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const s
     ::_exit(0);
   }
   ::close(pipefd[1]);
-  std::string msg;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) msg.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  int code = 0;
+  std::string msg = util::reap_child(pid, pipefd[0], &code);
+  if (code != 0) {
     return make_error(Code::InvalidArgument, msg.empty() ? "layer extraction failed" : msg);
   }
   return {};

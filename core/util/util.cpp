@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -373,4 +374,20 @@ void timing_mark(const char* phase) {
                         static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec, phase, ru.ru_minflt);
   (void)!::write(fd, line, static_cast<size_t>(n));
 }
+std::string reap_child(pid_t pid, int errfd, int* exit_code) {
+  std::string msg;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(errfd, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(errfd);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return msg;
+}
+
 }  // namespace berth::util

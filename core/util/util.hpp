@@ -73,6 +73,11 @@ void set_command_line(const std::string& text);
 // Write all of buf, retrying on EINTR and short writes.
 bool write_all(int fd, std::string_view buf);
 
+// The parent's half of a forked helper that reports failure as text on a pipe: reads
+// `errfd` to its end (and closes it), reaps `pid`, and returns the text ("" when the child
+// wrote nothing); *exit_code gets its exit status (-1 if it did not exit).
+std::string reap_child(pid_t pid, int errfd, int* exit_code);
+
 }  // namespace berth::util
 
 namespace berth::util {
