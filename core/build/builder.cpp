@@ -641,7 +641,9 @@ class Builder {
     if (k == "RUN") return run_step(st, ins);
     if (k == "COPY" || k == "ADD") return copy_step(st, ins, si, done);
     // Config only. The key is what the instruction says, expanded, on the old config.
-    std::string what = k + " " + util::join(ins.args, " ");
+    // (The arguments as JSON with the form: CMD a b and CMD ["a","b"] are not one key.)
+    std::string what = k + (ins.json ? " json " : " ") + json(ins.args).dump();
+    if (k == "CMD") st.cmd_set = true;  // before the cache: a hit must count too
     if (k == "ARG") {
       for (const auto& d : arg_decls(ins)) {
         used_args_.insert(d.name);
@@ -766,7 +768,10 @@ class Builder {
     drop.dismiss();
     BERTH_TRY(containers::remove(e_, stopped, true, true));
     say("Removing intermediate container " + c.short_id());
-    return record_step(st, created_by, key, diff_id);
+    std::string parent_chain = st.image->top_chain_id;
+    Status s = record_step(st, created_by, key, diff_id);
+    if (!s) e_.images().forget_unused({images::ImageStore::chain_of(parent_chain, diff_id)}, {diff_id});
+    return s;
   }
 
   Status copy_step(StageState& st, const Instruction& ins, size_t si, const std::vector<std::optional<images::ImageRecord>>& done) {
@@ -820,6 +825,8 @@ class Builder {
       BERTH_ASSIGN(std::string rel, clean_source(s));
       job.sources.push_back(rel);
     }
+    // Docker unpacks only local archives; a downloaded one is kept as it came.
+    if (!staging.empty()) job.add = false;
     if (!staging.empty() && job.sources.size() != ins.args.size() - 1) {
       return make_error(Code::InvalidArgument, "ADD of URLs and local files together is not supported by berth");
     }

@@ -70,7 +70,7 @@ Status write_tree(const util::ArchiveApi* la, int fd, const std::string& path, c
 // to `leaf` ("" puts what was under `base` straight into `into`, dropping `base` itself).
 // An empty `base` keeps the names as they are (a user's tar stream).
 Status extract_tree(const util::ArchiveApi* la, int fd, const std::string& into, const std::string& base,
-                    const std::string& leaf, bool keep_owner) {
+                    const std::string& leaf, bool keep_owner, bool onto_host) {
   int here = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (::chdir(into.c_str()) != 0) {
     if (here >= 0) ::close(here);
@@ -121,6 +121,13 @@ Status extract_tree(const util::ArchiveApi* la, int fd, const std::string& into,
       if (name.empty() || name == "/") continue;
     }
     la->archive_entry_set_pathname(e, name.c_str());
+    if (onto_host) {
+      // What a container hands the host: no device nodes, no set-id bits (a container's
+      // root could otherwise plant a writable disk node or a setuid binary here).
+      auto t = la->archive_entry_filetype(e);
+      if (t == AE_IFCHR || t == AE_IFBLK) continue;
+      la->archive_entry_set_perm(e, la->archive_entry_perm(e) & ~static_cast<mode_t>(06000));
+    }
     if (const char* hl = la->archive_entry_hardlink(e); hl != nullptr && !base.empty()) {
       std::string h = hl;
       std::string hrest = h == base ? "" : util::starts_with(h, base + "/") ? h.substr(base.size()) : "/" + h;
@@ -264,7 +271,7 @@ Status copy_from(Engine& e, const Container& c, const std::string& src_in, const
       }
       return;
     }
-    extracted = extract_tree(la, data[0], into, base, leaf, opts.archive);
+    extracted = extract_tree(la, data[0], into, base, leaf, opts.archive, true);
     char buf[1 << 16];
     while (::read(data[0], buf, sizeof buf) > 0) {
     }
@@ -332,13 +339,13 @@ Status copy_to(Engine& e, const Container& c, const std::string& src, const std:
     if (stream) {
       struct stat d {};
       if (::stat(dest.c_str(), &d) != 0 || !S_ISDIR(d.st_mode)) return "destination \"" + dest_in + "\" must be a directory";
-      Status x = extract_tree(la, data[0], dest, "", "", opts.archive);
+      Status x = extract_tree(la, data[0], dest, "", "", opts.archive, false);
       return x ? "" : x.error().what();
     }
     Status p = place(dest, is_dir, contents, base == "." ? base_name(path) : base, &into, &leaf);
     if (!p) return p.error().what();
     // (Not -a: the files belong to the container's root, as Docker's.)
-    Status x = extract_tree(la, data[0], into, base, leaf, opts.archive);
+    Status x = extract_tree(la, data[0], into, base, leaf, opts.archive, false);
     return x ? "" : x.error().what();
   }, [&] { writer = std::thread(write_side); });
   ::close(data[0]);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -335,7 +336,10 @@ Result<std::vector<std::string>> load(Engine& e, int fd) {
     BERTH_ASSIGN(std::string config_text, fs::read_file(f.config_path));
     json config = json::parse(config_text, nullptr, false);
     auto diff_ids = config.is_object() ? config.value("rootfs", json::object()).value("diff_ids", json::array()) : json();
-    if (!diff_ids.is_array() || diff_ids.size() != f.layer_paths.size()) {
+    bool strings = diff_ids.is_array() && std::all_of(diff_ids.begin(), diff_ids.end(), [](const json& d) {
+      return d.is_string() && ImageStore::valid_digest(d.get<std::string>());
+    });
+    if (!strings || diff_ids.size() != f.layer_paths.size()) {
       return make_error(Code::InvalidArgument, "the image config of the archive does not match its layers");
     }
     BERTH_ASSIGN(std::string config_digest, store.put_blob(config_text));

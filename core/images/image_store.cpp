@@ -31,6 +31,10 @@ std::string ImageStore::chain_of(const std::string& parent_chain, const std::str
   return parent_chain.empty() ? diff_id : util::sha256_digest(parent_chain + " " + diff_id);
 }
 
+bool ImageStore::valid_digest(const std::string& d) {
+  return d.size() == 71 && util::starts_with(d, "sha256:") && d.find_first_not_of("0123456789abcdef", 7) == std::string::npos;
+}
+
 std::string ImageStore::ingest_path(const std::string& digest) {
   (void)fs::make_dirs(root_ + "/ingest", 0700);
   return root_ + "/ingest/" + hex_of(digest) + ".partial";

@@ -80,6 +80,9 @@ class ImageStore {
   // Whether a container uses an image (rmi's walk up a removed image's parents asks).
   void set_in_use(std::function<bool(const std::string& image_id)> f) { in_use_ = std::move(f); }
 
+  // "sha256:" and 64 lowercase hex: what may name a blob (a registry's or an archive's
+  // word for a digest is checked with this before it becomes a path).
+  static bool valid_digest(const std::string& digest);
   std::string blob_path(const std::string& digest) const;
   // Where a download of a blob collects before it is checked and stored (kept between
   // attempts, so an interrupted pull resumes).

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -154,6 +155,9 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     return make_error(Code::InvalidArgument, "manifest " + m.digest + " of " + ref.familiar() + " is not an image manifest (" + m.media_type + ")");
   }
   std::string config_digest = manifest["config"].value("digest", "");
+  if (!ImageStore::valid_digest(config_digest)) {
+    return make_error(Code::InvalidArgument, "config digest '" + config_digest + "' is not sha256:<64 hex>");
+  }
   std::string config_text;
   if (store.has_blob(config_digest)) {
     BERTH_ASSIGN(config_text, fs::read_file(store.blob_path(config_digest)));
@@ -164,7 +168,10 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
   if (!config.is_object()) return make_error(Code::InvalidArgument, "image config " + config_digest + " is not JSON");
   auto diff_ids = config.value("rootfs", json::object()).value("diff_ids", json::array());
   const json& layers = manifest["layers"];
-  if (!diff_ids.is_array() || diff_ids.size() != layers.size()) {
+  bool strings = diff_ids.is_array() && std::all_of(diff_ids.begin(), diff_ids.end(), [](const json& d) {
+    return d.is_string() && ImageStore::valid_digest(d.get<std::string>());
+  });
+  if (!strings || diff_ids.size() != layers.size()) {
     return make_error(Code::InvalidArgument, "image " + config_digest + ": " + std::to_string(layers.size()) +
                                                  " layers in the manifest but " + std::to_string(diff_ids.size()) +
                                                  " diff ids in the config");
@@ -191,7 +198,7 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     parent = j.chain;
     j.present = store.has_layer(j.chain);
     j.downloaded = j.present || store.has_blob(j.digest);
-    if (!util::starts_with(j.digest, "sha256:") || j.digest.size() != 71) {
+    if (!ImageStore::valid_digest(j.digest)) {
       return make_error(Code::InvalidArgument, "layer digest '" + j.digest + "' is not sha256:<64 hex>");
     }
     progress.set(short_digest(j.digest), j.present ? "Already exists" : "Pulling fs layer");
@@ -234,10 +241,14 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
   std::vector<std::thread> threads;
   size_t missing = 0;
   for (const auto& j : jobs) missing += j.downloaded ? 0 : 1;
+  // Every connection is made before any thread starts: an error here returns with no
+  // thread to join.
+  std::vector<std::unique_ptr<registry::Client>> clients;
   for (size_t t = 0; t < std::min(kParallel, missing); ++t) {
     BERTH_ASSIGN(auto c, client->clone());
-    threads.emplace_back(worker, std::move(c));
+    clients.push_back(std::move(c));
   }
+  for (auto& c : clients) threads.emplace_back(worker, std::move(c));
   std::optional<Error> failure;
   for (auto& j : jobs) {
     {

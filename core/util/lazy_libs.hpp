@@ -32,7 +32,7 @@ namespace berth::util {
   X(archive_entry_set_size) X(archive_entry_set_filetype) X(archive_entry_set_perm)          \
   X(archive_entry_set_mtime) X(archive_write_open_fd) X(archive_entry_set_uid)              \
   X(archive_entry_set_gid) X(archive_entry_set_symlink) X(archive_entry_set_rdev)            \
-  X(archive_write_open_filename)
+  X(archive_write_open_filename) X(archive_entry_perm)
 
 #define BERTH_CRYPTO_FUNCTIONS(X)                                                          \
   X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_sha256) X(EVP_DigestInit_ex) X(EVP_DigestUpdate) \

@@ -149,6 +149,14 @@ TEST_F(Builds, TheCacheFollowsInstructionsAndFiles) {
   EXPECT_EQ(count(content.out, "Using cache"), 0u);
   EXPECT_EQ(ok({"run", "--rm", "cache/t:2"}), "changed");
   EXPECT_EQ(ok({"run", "--rm", "cache/t:1"}), "hello");
+  // The shell and exec forms of one command are different steps.
+  dockerfile("FROM busybox\nCMD cat /etc/hostname\n");
+  build({"-t", "cache/form:1"});
+  dockerfile("FROM busybox\nCMD [\"cat\", \"/etc/hostname\"]\n");
+  EXPECT_EQ(count(build({"-t", "cache/form:2"}).out, "Using cache"), 0u);
+  EXPECT_EQ(json::parse(ok({"image", "inspect", "cache/form:2"}))[0]["Config"]["Cmd"], json({"cat", "/etc/hostname"}));
+  ok({"rmi", "cache/form:1", "cache/form:2"});
+  dockerfile("FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nEXPOSE 81\nCMD [\"cat\", \"/copy\"]\n");
   // --no-cache runs every step again.
   EXPECT_EQ(count(build({"--no-cache", "-t", "cache/t:3"}).out, "Using cache"), 0u);
   ok({"rmi", "cache/t:1", "cache/t:2", "cache/t:3"});

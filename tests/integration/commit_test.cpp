@@ -131,6 +131,11 @@ TEST_F(Commits, CpBothWaysOnRunningAndStoppedContainers) {
   EXPECT_NE(no_parent.err.find("no such directory"), std::string::npos) << no_parent.err;
   Output two_local = berth({"cp", h + "/in", h + "/x"});
   EXPECT_NE(two_local.err.find("must specify at least one container source"), std::string::npos) << two_local.err;
+  // What a container hands the host carries no device node and no set-id bit.
+  ok({"exec", c, "sh", "-c", "mkdir /tmp/evil && mknod /tmp/evil/disk b 8 0 && cp /bin/busybox /tmp/evil/suid && chmod 4755 /tmp/evil/suid"});
+  ok({"cp", c + ":/tmp/evil", h + "/evil"});
+  EXPECT_FALSE(exists(h + "/evil/disk"));
+  EXPECT_EQ(trim(exec({"stat", "-c", "%a", h + "/evil/suid"}).out), "755");
   // The copies are the container's changes.
   EXPECT_NE(ok({"diff", c}).find("A /tmp/while-stopped"), std::string::npos);
 }
