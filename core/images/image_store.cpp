@@ -440,6 +440,18 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
   return st.run();
 }
 
+// An index pulled through (its digest is a repo digest other than the manifest's) goes
+// when no repo digest names it any more.
+Status ImageStore::drop_index_blob(const std::string& repo_digest, const std::string& manifest_digest) {
+  std::string d = repo_digest.substr(repo_digest.find('@') + 1);
+  if (d == manifest_digest || !valid_digest(d)) return {};
+  BERTH_ASSIGN(auto st, db_->prepare("SELECT 1 FROM repo_digests WHERE ref LIKE '%@' || ? LIMIT 1"));
+  st.bind(1, d);
+  BERTH_ASSIGN(bool used, st.step());
+  if (!used) ::unlink(blob_path(d).c_str());
+  return {};
+}
+
 Status ImageStore::delete_image(const std::string& id, std::vector<std::string>* out) {
   BERTH_ASSIGN(auto chains, chain_ids(id));
   BERTH_ASSIGN(ImageRecord img, load(id));
@@ -470,6 +482,7 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
   }
   ::unlink(blob_path(id).c_str());
   ::unlink(blob_path(img.manifest_digest).c_str());
+  for (const auto& rd : img.repo_digests) BERTH_TRY(drop_index_blob(rd, img.manifest_digest));
   if (manifest_json) {
     for (const auto& l : (*manifest_json)["layers"]) {
       std::string d = l.value("digest", "");
@@ -518,6 +531,7 @@ Result<std::vector<std::string>> ImageStore::remove(const std::string& name, boo
       BERTH_ASSIGN(auto del, db_->prepare("DELETE FROM repo_digests WHERE ref = ?"));
       del.bind(1, d);
       BERTH_TRY(del.run());
+      BERTH_TRY(drop_index_blob(d, img.manifest_digest));
       out.push_back("Untagged: " + familiar_of(d));
     }
     return {};

@@ -109,6 +109,7 @@ class ImageStore {
  private:
   Result<ImageRecord> load(const std::string& id);
   Status delete_image(const std::string& id, std::vector<std::string>* out);
+  Status drop_index_blob(const std::string& repo_digest, const std::string& manifest_digest);
 
   state::Store* db_;
   sdk::StorageDriver* storage_;

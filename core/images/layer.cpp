@@ -216,7 +216,8 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
 namespace {
 
 // Extracts the tar stream on `tar_fd` into the snapshot, in a child process (see the header).
-Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const std::string& scratch_dir) {
+Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const std::string& scratch_dir,
+                      const std::function<void()>& after_fork = [] {}) {
   // Loaded before the fork: the child chroots into the layer, where no library can be found.
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
   int pipefd[2];
@@ -250,6 +251,7 @@ Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const s
     ::_exit(0);
   }
   ::close(pipefd[1]);
+  after_fork();
   int code = 0;
   std::string msg = util::reap_child(pid, pipefd[0], &code);
   if (code != 0) {
@@ -383,18 +385,23 @@ Result<std::string> apply_compressed_layer(const std::string& blob_path, const s
     }
     return true;
   };
-  std::thread feeder([&] {
-    auto isal = util::isal_api();
-    if (isal && is_gzip(blob_path)) {
-      feed_error = inflate_with_isal(*isal, blob_path, hand_on);
-    } else {
-      feed_error = inflate_with_libarchive(la, blob_path, hand_on);
-    }
-    ::shutdown(sv[0], SHUT_WR);
+  // (Loaded here, and the thread started only once the child exists: a fork while this
+  // thread held the loader's lock in dlopen would leave the child stuck on it.)
+  auto isal = util::isal_api();
+  bool gzip = is_gzip(blob_path);
+  std::thread feeder;
+  Status s = extract_stream(sv[1], mounts, scratch_dir, [&] {
+    feeder = std::thread([&] {
+      if (isal && gzip) {
+        feed_error = inflate_with_isal(*isal, blob_path, hand_on);
+      } else {
+        feed_error = inflate_with_libarchive(la, blob_path, hand_on);
+      }
+      ::shutdown(sv[0], SHUT_WR);
+    });
   });
-  Status s = extract_stream(sv[1], mounts, scratch_dir);
   ::close(sv[1]);
-  feeder.join();
+  if (feeder.joinable()) feeder.join();
   ::close(sv[0]);
   if (!feed_error.empty()) return make_error(Code::InvalidArgument, feed_error);
   if (!s) return std::move(s).error();

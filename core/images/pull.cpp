@@ -148,7 +148,6 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
       return make_error(Code::NotFound, "no matching manifest for " + platform + " in the manifest list entries");
     }
     BERTH_ASSIGN(m, client->get_manifest(chosen, {registry::kDockerManifest, registry::kOciManifest}));
-    BERTH_TRY(store.put_blob(top.body).status());
   }
   json manifest = json::parse(m.body, nullptr, false);
   if (!manifest.is_object() || !manifest.contains("config") || !manifest.contains("layers")) {
@@ -291,17 +290,35 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     return *failure;
   }
 
+  // The index (if any), config and manifest are stored last, so a failure before this
+  // point leaves none of them.
+  std::vector<std::string> chains, blobs;
+  for (const auto& j : jobs) {
+    if (j.unpacked) chains.push_back(j.chain);
+    if (j.adopted) blobs.push_back(j.digest);
+  }
+  if (top.digest != m.digest) BERTH_TRY(store.put_blob(top.body).status());
   BERTH_TRY(store.put_blob(config_text).status());
-  BERTH_TRY(store.put_blob(m.body).status());
+  // The same image pulled before through another manifest (a Docker one for an OCI one,
+  // say): it keeps the manifest it has, so one image never owns two.
+  std::string manifest_digest = m.digest;
+  if (auto existing = store.resolve(config_digest); existing) {
+    manifest_digest = existing->manifest_digest;
+  } else {
+    BERTH_TRY(store.put_blob(m.body).status());
+  }
   NewImage image;
   image.config_digest = config_digest;
-  image.manifest_digest = m.digest;
+  image.manifest_digest = manifest_digest;
   image.created_ns = util::now_ns();
   if (auto c = util::parse_time_point(config.value("created", ""), 0); c) image.created_ns = *c;
   for (const auto& j : jobs) image.layers.push_back({j.digest, j.diff_id});
   if (!by_digest) image.tags.push_back(ref.full());
   image.repo_digest = repo_digest;
-  BERTH_TRY(store.record(image));
+  if (Status s = store.record(image); !s) {
+    store.forget_unused(chains, blobs);
+    return std::move(s).error();
+  }
   progress.line("Digest: " + top.digest);
   progress.line("Status: Downloaded newer image for " + (by_digest ? ref.familiar_name() + "@" + ref.digest : ref.familiar()));
   std::fprintf(opts.out, "%s\n", by_digest ? repo_digest.c_str() : ref.full().c_str());

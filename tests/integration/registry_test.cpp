@@ -215,6 +215,8 @@ TEST_F(Registries, PullRunAndPushRoundTripWithSkopeo) {
 
 TEST_F(Registries, AnImageIndexGivesTheHostsPlatform) {
   std::string reg = start_registry();
+  auto blobs = [&] { return trim(exec({"sh", "-c", "ls " + state_ + "/images/blobs/sha256 | wc -l"}).out); };
+  std::string blobs_before = blobs();
   // Two images, amd64 and arm64, their /hello differing, under one OCI index.
   std::string layout = root_ + "/multi";
   exec({"mkdir", "-p", root_ + "/arm"});
@@ -262,6 +264,7 @@ TEST_F(Registries, AnImageIndexGivesTheHostsPlatform) {
   Output none = berth({"pull", "--platform", "linux/s390x", reg + "/multi:1"});
   EXPECT_NE(none.err.find("no matching manifest for linux/s390x in the manifest list entries"), std::string::npos) << none.err;
   ok({"rmi", reg + "/multi:1"});
+  EXPECT_EQ(blobs(), blobs_before) << "the indexes, manifests, configs and layers all went";
 }
 
 TEST_F(Registries, BasicAuthLoginAndLogout) {
