@@ -27,6 +27,7 @@
 #include "engine.hpp"
 #include "images/commit.hpp"
 #include "images/image_store.hpp"
+#include "images/layer.hpp"
 #include "images/pull.hpp"
 #include "images/reference.hpp"
 #include "registry/http.hpp"
@@ -363,36 +364,18 @@ Status copy_into_snapshot(const std::vector<sdk::Mount>& mounts, const std::stri
                           const std::vector<sdk::Mount>& src_mounts, const std::string& src_scratch, const CopyJob& job,
                           const dockerignore::Matcher* ignore) {
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
-  int errp[2];
-  if (::pipe2(errp, O_CLOEXEC) != 0) return sys_error("pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) return sys_error("fork");
-  if (pid == 0) {
-    ::close(errp[0]);
-    std::string err;
-    int src_root = -1;
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      err = std::string("private mount namespace: ") + std::strerror(errno);
-    } else if (Status s = sdk::apply_mounts(mounts, scratch); !s) {
-      err = s.error().what();
-    } else if (Status s2 = src_mounts.empty() ? Status() : sdk::apply_mounts(src_mounts, src_scratch); !s2) {
-      err = s2.error().what();
-    } else if ((src_root = ::open(src_mounts.empty() ? src_dir.c_str() : src_scratch.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-      err = std::string("open the copy's source: ") + std::strerror(errno);
-    } else if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
-      err = std::string("enter the snapshot: ") + std::strerror(errno);
-    } else {
-      ::umask(0);
-      err = run_copy_in_child(la, job, src_root, ignore);
-    }
-    if (!err.empty()) (void)util::write_all(errp[1], err);
-    ::_exit(err.empty() ? 0 : 1);
-  }
-  ::close(errp[1]);
-  int code = 0;
-  std::string msg = util::reap_child(pid, errp[0], &code);
+  BERTH_ASSIGN(std::string msg, util::run_forked([&]() -> std::string {
+    std::string err = images::mount_privately(mounts, scratch);
+    if (!err.empty()) return err;
+    if (Status m = sdk::apply_mounts(src_mounts, src_scratch); !m) return m.error().what();
+    // The source is opened before the chroot: afterwards only the snapshot is reachable.
+    int src_root = ::open(src_mounts.empty() ? src_dir.c_str() : src_scratch.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (src_root < 0) return std::string("open the copy's source: ") + std::strerror(errno);
+    if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) return std::string("enter the snapshot: ") + std::strerror(errno);
+    ::umask(0);
+    return run_copy_in_child(la, job, src_root, ignore);
+  }));
   if (!msg.empty()) return make_error(Code::InvalidArgument, msg);
-  if (code != 0) return make_error(Code::Internal, "the copy failed");
   return {};
 }
 

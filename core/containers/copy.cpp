@@ -18,6 +18,7 @@
 #include "containers/container.hpp"
 #include "engine.hpp"
 #include "images/diff.hpp"
+#include "images/layer.hpp"
 #include "util/lazy_libs.hpp"
 #include "util/util.hpp"
 
@@ -194,32 +195,23 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
     if (ns >= 0) ::close(ns);
     if (!scratch.empty()) ::rmdir(scratch.c_str());
   });
-  int errp[2];
-  if (::pipe2(errp, O_CLOEXEC) != 0) return sys_error("pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) return sys_error("fork");
-  if (pid == 0) {
-    ::close(errp[0]);
-    std::string err;
-    if (ns >= 0) {
-      if (::setns(ns, CLONE_NEWNS) != 0 || ::chdir("/") != 0) err = std::string("enter the container: ") + std::strerror(errno);
-    } else if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      err = std::string("private mount namespace: ") + std::strerror(errno);
-    } else if (Status s = sdk::apply_mounts(mounts, scratch); !s) {
-      err = s.error().what();
-    } else if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
-      err = std::string("enter the container's root: ") + std::strerror(errno);
-    }
-    if (err.empty()) err = work();
-    if (!err.empty()) (void)util::write_all(errp[1], err);
-    ::_exit(err.empty() ? 0 : 1);
-  }
-  ::close(errp[1]);
-  after_fork();
-  int code = 0;
-  std::string msg = util::reap_child(pid, errp[0], &code);
+  BERTH_ASSIGN(std::string msg, util::run_forked(
+                                    [&]() -> std::string {
+                                      if (ns >= 0) {
+                                        if (::setns(ns, CLONE_NEWNS) != 0 || ::chdir("/") != 0) {
+                                          return std::string("enter the container: ") + std::strerror(errno);
+                                        }
+                                      } else {
+                                        std::string err = images::mount_privately(mounts, scratch);
+                                        if (!err.empty()) return err;
+                                        if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
+                                          return std::string("enter the container's root: ") + std::strerror(errno);
+                                        }
+                                      }
+                                      return work();
+                                    },
+                                    after_fork));
   if (!msg.empty()) return make_error(msg.rfind("Could not find", 0) == 0 ? Code::NotFound : Code::InvalidArgument, msg);
-  if (code != 0) return make_error(Code::Internal, "the copy in the container failed");
   return {};
 }
 

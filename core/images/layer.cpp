@@ -213,6 +213,13 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
 
 }  // namespace
 
+std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::string& dir) {
+  if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare mount namespace: ") + std::strerror(errno);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return std::string("make / private: ") + std::strerror(errno);
+  if (Status s = sdk::apply_mounts(mounts, dir); !s) return s.error().what();
+  return "";
+}
+
 namespace {
 
 // Extracts the tar stream on `tar_fd` into the snapshot, in a child process (see the header).
@@ -220,43 +227,18 @@ Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const s
                       const std::function<void()>& after_fork = [] {}) {
   // Loaded before the fork: the child chroots into the layer, where no library can be found.
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return sys_error("pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(pipefd[0]);
-    ::close(pipefd[1]);
-    return sys_error("fork", e);
-  }
-  if (pid == 0) {
-    ::close(pipefd[0]);
-    std::string err;
-    if (::unshare(CLONE_NEWNS) != 0) {
-      err = std::string("unshare mount namespace: ") + std::strerror(errno);
-    } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      err = std::string("make / private: ") + std::strerror(errno);
-    } else if (Status s = sdk::apply_mounts(mounts, scratch_dir); !s) {
-      err = s.error().what();
-    } else if (::chroot(scratch_dir.c_str()) != 0 || ::chdir("/") != 0) {
-      err = "chroot '" + scratch_dir + "': " + std::strerror(errno);
-    } else {
-      ::umask(0);
-      err = extract_in_root(tar_fd, la);
-    }
-    if (!err.empty()) {
-      (void)util::write_all(pipefd[1], err);
-      ::_exit(1);
-    }
-    ::_exit(0);
-  }
-  ::close(pipefd[1]);
-  after_fork();
-  int code = 0;
-  std::string msg = util::reap_child(pid, pipefd[0], &code);
-  if (code != 0) {
-    return make_error(Code::InvalidArgument, msg.empty() ? "layer extraction failed" : msg);
-  }
+  BERTH_ASSIGN(std::string msg, util::run_forked(
+                                    [&]() -> std::string {
+                                      std::string err = mount_privately(mounts, scratch_dir);
+                                      if (!err.empty()) return err;
+                                      if (::chroot(scratch_dir.c_str()) != 0 || ::chdir("/") != 0) {
+                                        return "chroot '" + scratch_dir + "': " + std::strerror(errno);
+                                      }
+                                      ::umask(0);
+                                      return extract_in_root(tar_fd, la);
+                                    },
+                                    after_fork));
+  if (!msg.empty()) return make_error(Code::InvalidArgument, msg);
   return {};
 }
 

@@ -374,19 +374,36 @@ void timing_mark(const char* phase) {
                         static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec, phase, ru.ru_minflt);
   (void)!::write(fd, line, static_cast<size_t>(n));
 }
-std::string reap_child(pid_t pid, int errfd, int* exit_code) {
+Result<std::string> run_forked(const std::function<std::string()>& work, const std::function<void()>& after_fork) {
+  int errp[2];
+  if (::pipe2(errp, O_CLOEXEC) != 0) return sys_error("pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(errp[0]);
+    ::close(errp[1]);
+    return sys_error("fork", e);
+  }
+  if (pid == 0) {
+    ::close(errp[0]);
+    std::string err = work();
+    if (!err.empty()) (void)write_all(errp[1], err);
+    ::_exit(err.empty() ? 0 : 1);
+  }
+  ::close(errp[1]);
+  if (after_fork) after_fork();
   std::string msg;
   char buf[4096];
-  for (ssize_t n; (n = ::read(errfd, buf, sizeof buf)) != 0;) {
+  for (ssize_t n; (n = ::read(errp[0], buf, sizeof buf)) != 0;) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     msg.append(buf, static_cast<size_t>(n));
   }
-  ::close(errfd);
+  ::close(errp[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (msg.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) msg = "helper process failed";
   return msg;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,10 +74,12 @@ void set_command_line(const std::string& text);
 // Write all of buf, retrying on EINTR and short writes.
 bool write_all(int fd, std::string_view buf);
 
-// The parent's half of a forked helper that reports failure as text on a pipe: reads
-// `errfd` to its end (and closes it), reaps `pid`, and returns the text ("" when the child
-// wrote nothing); *exit_code gets its exit status (-1 if it did not exit).
-std::string reap_child(pid_t pid, int errfd, int* exit_code);
+// A forked helper that reports failure as text: the child runs `work` and exits (0 when
+// it returned ""; else the text goes back on a pipe); the parent runs `after_fork` (start
+// threads only there: a fork while another thread holds a lock leaves the child stuck on
+// it), then reaps the child. The value is the child's text ("" for success; a child that
+// died without a word gives "helper process failed"); an error only if it could not fork.
+Result<std::string> run_forked(const std::function<std::string()>& work, const std::function<void()>& after_fork = {});
 
 }  // namespace berth::util
 

@@ -12,6 +12,7 @@
 
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/mount.hpp"
+#include "images/layer.hpp"
 
 #include "util/util.hpp"
 
@@ -174,11 +175,10 @@ Status copy_up(const json& spec, const std::vector<sdk::Mount>& root_mounts) {
   char tmpl[] = "/tmp/berth-copyup-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return sys_error("make a directory for copy-up");
   std::string root = tmpl;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // A mount namespace of its own: the root is mounted here and vanishes with this process.
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(2);
-    if (!sdk::apply_mounts(root_mounts, root)) ::_exit(3);
+  // The image's root is mounted only in the helper's own mount namespace.
+  auto msg = util::run_forked([&]() -> std::string {
+    std::string err = images::mount_privately(root_mounts, root);
+    if (!err.empty()) return err;
     bool ok = true;
     for (const auto& [dst, data] : todo) {
       struct stat st {};
@@ -188,16 +188,11 @@ Status copy_up(const json& spec, const std::vector<sdk::Mount>& root_mounts) {
       (void)::chown(data.c_str(), st.st_uid, st.st_gid);
       (void)::chmod(data.c_str(), st.st_mode & 07777);
     }
-    ::_exit(ok ? 0 : 4);
-  }
-  int status = 0;
-  if (pid > 0) ::waitpid(pid, &status, 0);
+    return ok ? "" : "copying failed";
+  });
   ::rmdir(root.c_str());
-  if (pid < 0) return sys_error("fork for copy-up");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return make_error(Code::Internal, "copy the image's files into a new volume failed (step " +
-                                          std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
-  }
+  if (!msg) return std::move(msg).error().wrap("copy-up");
+  if (!msg->empty()) return make_error(Code::Internal, "copy the image's files into a new volume: " + *msg);
   return {};
 }
 
