@@ -228,8 +228,11 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
     return std::nullopt;
   }
   (void)containers::reconcile(e);
-  // A missing image is pulled first, its progress on stderr (stdout is the container's).
-  if (auto have = e.images().resolve(req.image); !have && have.error().code == Code::NotFound) {
+  auto c = containers::create(e, req, then_start);
+  // A missing image is pulled, its progress on stderr (stdout is the container's), and the
+  // create tried again. (create looks the image up before it makes anything, so the first
+  // attempt left nothing; a run of a present image pays no second look-up.)
+  if (!c && c.error().code == Code::NotFound && util::starts_with(c.error().message, containers::kNoSuchImage)) {
     if (auto ref = images::parse_reference(req.image); ref) {
       std::cerr << "Unable to find image '" << (ref->digest.empty() ? ref->familiar() : ref->familiar_name() + "@" + ref->digest)
                 << "' locally\n";
@@ -240,9 +243,9 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
         run_error(pulled.error().what());
         return std::nullopt;
       }
+      c = containers::create(e, req, then_start);
     }
   }
-  auto c = containers::create(e, req, then_start);
   if (!c) {
     run_error(c.error().what());
     return std::nullopt;

@@ -112,6 +112,9 @@ struct Summary {
 Result<std::vector<Summary>> list_summaries(Engine& e);  // newest first
 Status reconcile(Engine& e);
 
+// The start of create()'s NotFound message for a missing image (nothing is made by then),
+// which `run` answers with a pull.
+inline constexpr const char* kNoSuchImage = "No such image: ";
 // With `then_start` the container is left "starting", owned by this process, for start().
 Result<Container> create(Engine& e, const CreateRequest& req, bool then_start = false);
 

@@ -726,7 +726,7 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     if (image.error().code == Code::NotFound) {
       auto ref = images::parse_reference(req.image);
       std::string shown = ref ? ref->familiar() : req.image;
-      return make_error(Code::NotFound, "No such image: " + shown);
+      return make_error(Code::NotFound, kNoSuchImage + shown);
     }
     return std::move(image).error();
   }
