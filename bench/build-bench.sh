@@ -17,7 +17,6 @@ dpkg-query -W -f='${Status}' podman 2>/dev/null | grep -q 'install ok installed'
 
 work=$(mktemp -d /tmp/berth-buildbench-XXXXXX)
 write_config "$work"
-printf '[registries."docker.io"]\nblocked = true\n' >>"$work/berth.toml"
 berth="$berth_bin --config $work/berth.toml"
 podman="podman --root $work/podman/root --runroot $work/podman/run --storage-driver overlay --events-backend none --cgroup-manager cgroupfs"
 cleanup() {

@@ -14,10 +14,15 @@ stats() {
 }
 
 # A private berth configuration under $1 (state and run roots), for a bench's own state.
+# docker.io is blocked: a mistyped image name fails at once instead of resolving an
+# outside name (benchmarks talk to loopback only).
 write_config() {
   cat >"$1/berth.toml" <<TOML
 [engine]
 state_root = "$1/state"
 run_root = "$1/run"
+
+[registries."docker.io"]
+blocked = true
 TOML
 }

@@ -20,6 +20,8 @@ pkgs=(
   # registries on 127.0.0.1 for pull/push tests, an independent client to fill and read
   # them, and htpasswd for their basic-auth users
   docker-registry skopeo apache2-utils
+  # tests set and read file capabilities and xattrs that layers must carry
+  libcap2-bin attr
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "berth/sdk/scope_guard.hpp"
@@ -219,6 +220,31 @@ Result<std::vector<Item>> collect(const std::vector<sdk::Mount>& mounts, const s
 
 }  // namespace
 
+namespace {
+
+// The file's extended attributes, as a layer carries them (security.capability above all:
+// setcap'd binaries need it). trusted.* is the kernel's and overlay's bookkeeping and
+// security.selinux the host's labels: neither belongs in an image.
+void add_xattrs(const util::ArchiveApi* la, archive_entry* e, const std::string& path) {
+  std::vector<char> names(1024);
+  ssize_t n;
+  while ((n = ::llistxattr(path.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) {
+    names.resize(names.size() * 4);
+  }
+  if (n <= 0) return;
+  std::vector<char> value(256);
+  for (const char* name = names.data(); name < names.data() + n; name += std::strlen(name) + 1) {
+    if (util::starts_with(name, "trusted.") || std::strcmp(name, "security.selinux") == 0) continue;
+    ssize_t v;
+    while ((v = ::lgetxattr(path.c_str(), name, value.data(), value.size())) < 0 && errno == ERANGE) {
+      value.resize(value.size() * 4);
+    }
+    if (v >= 0) la->archive_entry_xattr_add_entry(e, name, value.data(), static_cast<size_t>(v));
+  }
+}
+
+}  // namespace
+
 Result<int64_t> tar_add(const util::ArchiveApi* la, archive* a, const std::string& name_in, const std::string& path,
                         const struct stat& st, HardLinks* seen) {
   auto fail = [&](const std::string& what) {
@@ -259,6 +285,7 @@ Result<int64_t> tar_add(const util::ArchiveApi* la, archive* a, const std::strin
   } else {
     return int64_t{0};  // sockets are not carried
   }
+  add_xattrs(la, e, path);
   if (la->archive_write_header(a, e) != ARCHIVE_OK) return fail("write " + name);
   int64_t total = 0;
   if (data) {

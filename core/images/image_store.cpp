@@ -52,15 +52,29 @@ Status ImageStore::adopt_blob(const std::string& path, const std::string& digest
 
 bool ImageStore::has_layer(const std::string& chain) const { return static_cast<bool>(storage_->stat(chain)); }
 
+namespace {
+
+// Temporary snapshots (layers being unpacked) are named after their maker's pid and
+// start time, so that what a killed process left is known to be garbage.
+constexpr const char* kTemporaryPrefix = "extract-";
+
+std::string temporary_key() {
+  pid_t self = ::getpid();
+  return kTemporaryPrefix + std::to_string(self) + "-" + std::to_string(util::process_start_time(self)) + "-" +
+         util::random_hex(4);
+}
+
+}  // namespace
+
 Status ImageStore::unpack_layer(const std::string& parent_chain, const std::string& chain,
                                 const std::string& blob_digest, const std::string& diff_id) {
   if (has_layer(chain)) return {};
-  std::string key = "extract-" + util::random_hex(8);
+  std::string key = temporary_key();
   BERTH_ASSIGN(auto mounts, storage_->prepare(key, parent_chain, {}));
   sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
   std::string scratch = scratch_root_ + "/" + key;
   BERTH_TRY(fs::make_dirs(scratch, 0700));
-  auto got = apply_compressed_layer(blob_path(blob_digest), mounts, scratch);
+  auto got = unpack_layer_blob(blob_path(blob_digest), {mounts, scratch, Whiteouts::Apply});
   ::rmdir(scratch.c_str());
   if (!got) return std::move(got).error().wrap("layer " + blob_digest);
   if (*got != diff_id) {
@@ -71,6 +85,48 @@ Status ImageStore::unpack_layer(const std::string& parent_chain, const std::stri
   if (!committed && committed.error().code != Code::AlreadyExists) return committed;
   if (committed) drop_snapshot.dismiss();
   return {};
+}
+
+bool ImageStore::can_unpack_detached() const { return storage_->can_commit_onto(); }
+
+Result<std::string> ImageStore::unpack_detached(const std::string& blob_digest, const std::string& diff_id) {
+  std::string key = temporary_key();
+  BERTH_TRY(storage_->prepare(key, "", {}).status());
+  sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
+  BERTH_ASSIGN(std::string dir, storage_->changes_dir(key));
+  auto got = unpack_layer_blob(blob_path(blob_digest), {{}, dir, Whiteouts::Overlay});
+  if (!got) return std::move(got).error().wrap("layer " + blob_digest);
+  if (*got != diff_id) {
+    return make_error(Code::InvalidArgument, "layer " + blob_digest + ": its content is " + *got +
+                                                 ", but the image config says " + diff_id);
+  }
+  drop_snapshot.dismiss();
+  return key;
+}
+
+Status ImageStore::commit_detached(const std::string& key, const std::string& parent_chain,
+                                   const std::string& chain) {
+  Status committed = storage_->commit_onto(chain, key, parent_chain, {});
+  if (committed) return {};
+  (void)storage_->remove(key);
+  if (committed.error().code == Code::AlreadyExists) return {};
+  return committed;
+}
+
+void ImageStore::drop_detached(const std::string& key) { (void)storage_->remove(key); }
+
+void ImageStore::reap_temporary() {
+  std::vector<std::string> dead;
+  (void)storage_->walk([&](const sdk::SnapshotInfo& info) {
+    if (info.kind == sdk::SnapshotKind::Committed || !util::starts_with(info.key, kTemporaryPrefix)) return true;
+    auto parts = util::split(info.key.substr(std::strlen(kTemporaryPrefix)), '-');
+    if (parts.size() != 3) return true;
+    pid_t pid = static_cast<pid_t>(std::atol(parts[0].c_str()));
+    uint64_t start = std::strtoull(parts[1].c_str(), nullptr, 10);
+    if (!util::process_alive(pid, start)) dead.push_back(info.key);
+    return true;
+  });
+  for (const auto& k : dead) (void)storage_->remove(k);
 }
 
 Result<std::optional<std::string>> ImageStore::cached(const std::string& parent, const std::string& build_key) {
@@ -370,12 +426,12 @@ Result<std::string> ImageStore::import(int fd, const ImportOptions& opts) {
   std::string chain = chain_of("", diff_id);
 
   if (auto st = storage_->stat(chain); !st) {
-    std::string key = "extract-" + util::random_hex(8);
+    std::string key = temporary_key();
     BERTH_ASSIGN(auto mounts, storage_->prepare(key, "", {}));
     sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
     std::string scratch = scratch_root_ + "/" + key;
     BERTH_TRY(fs::make_dirs(scratch, 0700));
-    Status applied = apply_layer(tmp, mounts, scratch);
+    auto applied = unpack_layer_blob(tmp, {mounts, scratch, Whiteouts::Apply});
     ::rmdir(scratch.c_str());
     if (!applied) return std::move(applied).error().wrap("import");
     Status committed = storage_->commit(chain, key, {});

@@ -99,6 +99,20 @@ class ImageStore {
   // its uncompressed content is `diff_id`. Nothing is left on failure.
   Status unpack_layer(const std::string& parent_chain, const std::string& chain, const std::string& blob_digest,
                       const std::string& diff_id);
+  // Layers that unpack apart from their parents, several at once: when the storage driver
+  // can commit a snapshot onto a parent later (StorageDriver::can_commit_onto), a layer is
+  // unpacked into a parentless snapshot (unpack_detached, from any thread) and then
+  // committed onto the layer below once that one is there (commit_detached, in order).
+  bool can_unpack_detached() const;
+  // Returns the key of the active snapshot holding the layer; nothing is left on failure.
+  Result<std::string> unpack_detached(const std::string& blob_digest, const std::string& diff_id);
+  // Makes it the snapshot `chain` over `parent_chain`; `key` is gone afterwards either way
+  // (also when another process committed the same chain first).
+  Status commit_detached(const std::string& key, const std::string& parent_chain, const std::string& chain);
+  // Removes a detached snapshot that will not be committed.
+  void drop_detached(const std::string& key);
+  // Removes temporary snapshots (layers being unpacked) whose process has died.
+  void reap_temporary();
   // After a failed pull or load: drops the snapshots and blobs it made that no image uses.
   void forget_unused(const std::vector<std::string>& chains, const std::vector<std::string>& blobs);
   // The image a build step made before from `parent` with the same cache key.

@@ -5,16 +5,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <functional>
 #include <memory>
 #include <set>
-#include <thread>
 
 #include <cstring>
 
@@ -149,11 +149,156 @@ Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path) 
 
 namespace {
 
-// Runs in the chrooted child. Returns an error message, or "" on success.
-std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
-  archive* in = la->archive_read_new();
-  la->archive_read_support_format_tar(in);
-  la->archive_read_support_format_gnutar(in);
+// A layer blob's uncompressed bytes, piece by piece as the tar reader asks for them, each
+// piece hashed on its way (the diff id is the sha256 of the whole uncompressed stream).
+// gzip goes through ISA-L when it is there; anything else through libarchive's filters.
+class Inflater {
+ public:
+  Inflater(int fd, const util::IsalApi* isal, const util::ArchiveApi* la, util::Sha256* hash)
+      : fd_(fd), isal_(isal), la_(la), hash_(hash) {}
+  ~Inflater() {
+    if (raw_ != nullptr) la_->archive_read_free(raw_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Bytes at *data (0 at the end, -1 on error: see error()).
+  la_ssize_t next(const void** data) {
+    la_ssize_t n = isal_ != nullptr ? next_isal() : next_libarchive();
+    if (n > 0) {
+      hash_->update(out_.data(), static_cast<size_t>(n));
+      *data = out_.data();
+    }
+    return n;
+  }
+  // Reads (and hashes) what the tar reader left: the end-of-archive blocks and any padding
+  // are part of the diff id too.
+  bool drain() {
+    const void* d = nullptr;
+    la_ssize_t n;
+    while ((n = next(&d)) > 0) {
+    }
+    return n == 0;
+  }
+  const std::string& error() const { return err_; }
+
+ private:
+  la_ssize_t next_isal() {
+    if (!started_) {
+      started_ = true;
+      in_.resize(1 << 20);
+      out_.resize(1 << 18);
+      state_ = std::make_unique<inflate_state>();
+      isal_->isal_inflate_init(state_.get());
+      state_->crc_flag = ISAL_GZIP;
+    }
+    for (;;) {
+      if (state_->avail_in == 0 && !eof_) {
+        ssize_t n = ::read(fd_, in_.data(), in_.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(std::string("read layer: ") + std::strerror(errno));
+        eof_ = n == 0;
+        state_->next_in = in_.data();
+        state_->avail_in = static_cast<uint32_t>(n);
+      }
+      if (member_done_) {
+        if (state_->avail_in == 0 && eof_) return 0;  // the end of the last member
+        isal_->isal_inflate_reset(state_.get());     // another member follows
+        state_->crc_flag = ISAL_GZIP;
+        member_done_ = false;
+      }
+      state_->next_out = reinterpret_cast<uint8_t*>(out_.data());
+      state_->avail_out = static_cast<uint32_t>(out_.size());
+      int r = isal_->isal_inflate(state_.get());
+      if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT) {
+        return fail("decompress layer: corrupt gzip data (igzip error " + std::to_string(r) + ")");
+      }
+      size_t produced = out_.size() - state_->avail_out;
+      if (state_->block_state == ISAL_BLOCK_FINISH) member_done_ = true;
+      if (produced > 0) return static_cast<la_ssize_t>(produced);
+      if (member_done_) continue;
+      if (state_->avail_in == 0 && eof_) return fail("decompress layer: the gzip stream ends early");
+    }
+  }
+
+  la_ssize_t next_libarchive() {
+    if (raw_ == nullptr) {
+      out_.resize(1 << 18);
+      raw_ = la_->archive_read_new();
+      la_->archive_read_support_filter_all(raw_);
+      la_->archive_read_support_format_raw(raw_);
+      archive_entry* entry = nullptr;
+      if (la_->archive_read_open_fd(raw_, fd_, 1 << 16) != ARCHIVE_OK ||
+          la_->archive_read_next_header(raw_, &entry) != ARCHIVE_OK) {
+        return fail(std::string("read layer: ") + la_->archive_error_string(raw_));
+      }
+    }
+    la_ssize_t n = la_->archive_read_data(raw_, out_.data(), out_.size());
+    if (n < 0) return fail(std::string("decompress layer: ") + la_->archive_error_string(raw_));
+    return n;
+  }
+
+  la_ssize_t fail(std::string msg) {
+    if (err_.empty()) err_ = std::move(msg);
+    return -1;
+  }
+
+  int fd_;
+  const util::IsalApi* isal_;
+  const util::ArchiveApi* la_;
+  util::Sha256* hash_;
+  std::vector<char> out_;
+  std::string err_;
+  // ISA-L
+  bool started_ = false, eof_ = false, member_done_ = false;
+  std::vector<uint8_t> in_;
+  std::unique_ptr<inflate_state> state_;
+  // libarchive
+  archive* raw_ = nullptr;
+};
+
+la_ssize_t inflater_read(archive*, void* client, const void** buf) {
+  return static_cast<Inflater*>(client)->next(buf);
+}
+
+// Entries that overlay itself reads: a layer must not carry them (a forged redirect or
+// opaque mark would show the layer other files than its own).
+bool strip_overlay_xattrs(const util::ArchiveApi* la, archive_entry* entry) {
+  struct X {
+    std::string name;
+    std::string value;
+  };
+  std::vector<X> keep;
+  bool dropped = false;
+  la->archive_entry_xattr_reset(entry);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  while (la->archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+    if (util::starts_with(name, "trusted.overlay.")) {
+      dropped = true;
+    } else {
+      keep.push_back({name, std::string(static_cast<const char*>(value), size)});
+    }
+  }
+  if (!dropped) return false;
+  la->archive_entry_xattr_clear(entry);
+  for (const auto& x : keep) la->archive_entry_xattr_add_entry(entry, x.name.c_str(), x.value.data(), x.value.size());
+  return true;
+}
+
+// mkdir -p of a whiteout's directory (relative to the chroot).
+void make_parents(const std::string& dir) {
+  std::string at;
+  for (const auto& c : util::split(dir, '/')) {
+    if (c.empty()) continue;
+    at += "/" + c;
+    ::mkdir(at.c_str(), 0755);
+  }
+}
+
+// Runs in the chrooted child, reading the tar from `in`. Returns an error message, or "".
+std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts whiteouts) {
   archive* disk = la->archive_write_disk_new();
   la->archive_write_disk_set_options(
       disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
@@ -161,9 +306,6 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
                 ARCHIVE_EXTRACT_UNLINK);
   std::string err;
-  if (la->archive_read_open_fd(in, tar_fd, 1 << 20) != ARCHIVE_OK) {
-    err = std::string("open layer: ") + la->archive_error_string(in);
-  }
   archive_entry* entry = nullptr;
   while (err.empty()) {
     int r = la->archive_read_next_header(in, &entry);
@@ -175,39 +317,59 @@ std::string extract_in_root(int tar_fd, const util::ArchiveApi* la) {
     std::string path = la->archive_entry_pathname(entry);
     // A ".." component would climb out (the chroot stops it, libarchive would skip it
     // without a word): refused, as import refuses it, so a layer is all or nothing.
-    if (std::string check = path; !clean_path(&check)) {
+    std::string clean = path;
+    if (!clean_path(&clean)) {
       err = "layer entry '" + path + "' climbs out of the layer with ..";
       break;
     }
-    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-    std::string dir = path.size() > base.size() ? path.substr(0, path.size() - base.size()) : "";
+    if (!clean.empty() && clean.back() == '/') clean.pop_back();
+    std::string base = clean.substr(clean.rfind('/') == std::string::npos ? 0 : clean.rfind('/') + 1);
+    std::string dir = clean.size() > base.size() ? clean.substr(0, clean.size() - base.size() - 1) : "";
     if (base == ".wh..wh..opq") {
-      // Opaque directory: hide everything lower layers have in it.
       std::string d = "/" + dir;
+      if (whiteouts == Whiteouts::Overlay) {
+        // The directory hides everything the layers below have in it.
+        make_parents(dir);
+        if (::setxattr(d.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) {
+          err = "mark '" + d + "' opaque: " + std::strerror(errno);
+        }
+        continue;
+      }
+      // Applied on the mounted snapshot: delete what the lower layers have in it.
       if (DIR* dh = ::opendir(d.c_str())) {
         std::vector<std::string> names;
         while (dirent* e = ::readdir(dh)) {
           if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
         }
         ::closedir(dh);
-        for (const auto& n : names) (void)sdk::fs::remove_tree(d + n);
+        for (const auto& n : names) (void)sdk::fs::remove_tree((d == "/" ? "" : d) + "/" + n);
       }
       continue;
     }
     if (util::starts_with(base, ".wh.")) {
-      Status s = sdk::fs::remove_tree("/" + dir + base.substr(4));
+      std::string target = (dir.empty() ? "" : "/" + dir) + "/" + base.substr(4);
+      if (whiteouts == Whiteouts::Overlay) {
+        // overlay's whiteout: a 0/0 character device where the deleted path was.
+        make_parents(dir);
+        (void)sdk::fs::remove_tree(target);
+        if (::mknod(target.c_str(), S_IFCHR | 0000, ::makedev(0, 0)) != 0) {
+          err = "write whiteout '" + path + "': " + std::strerror(errno);
+        }
+        continue;
+      }
+      Status s = sdk::fs::remove_tree(target);
       if (!s) {
         err = "apply whiteout '" + path + "': " + s.error().what();
       }
       continue;
     }
+    strip_overlay_xattrs(la, entry);
     if (la->archive_read_extract2(in, entry, disk) < ARCHIVE_WARN) {
       err = "extract '" + path + "': " + la->archive_error_string(disk);
     }
   }
   la->archive_write_close(disk);
   la->archive_write_free(disk);
-  la->archive_read_free(in);
   return err;
 }
 
@@ -220,174 +382,62 @@ std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::st
   return "";
 }
 
-namespace {
-
-// Extracts the tar stream on `tar_fd` into the snapshot, in a child process (see the header).
-Status extract_stream(int tar_fd, const std::vector<sdk::Mount>& mounts, const std::string& scratch_dir,
-                      const std::function<void()>& after_fork = [] {}) {
-  // Loaded before the fork: the child chroots into the layer, where no library can be found.
+Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerTarget& target) {
+  // Everything the child needs is loaded, opened and initialised here: it may be forked
+  // while other threads (downloads) run, and then must take no lock another thread could
+  // hold (the loader's, the crypto library's method store).
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
-  BERTH_ASSIGN(std::string msg, util::run_forked(
-                                    [&]() -> std::string {
-                                      std::string err = mount_privately(mounts, scratch_dir);
-                                      if (!err.empty()) return err;
-                                      if (::chroot(scratch_dir.c_str()) != 0 || ::chdir("/") != 0) {
-                                        return "chroot '" + scratch_dir + "': " + std::strerror(errno);
-                                      }
-                                      ::umask(0);
-                                      return extract_in_root(tar_fd, la);
-                                    },
-                                    after_fork));
-  if (!msg.empty()) return make_error(Code::InvalidArgument, msg);
-  return {};
-}
-
-}  // namespace
-
-Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
-                   const std::string& scratch_dir) {
-  int tar_fd = ::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (tar_fd < 0) return sys_error("open layer '" + tar_path + "'");
-  Status s = extract_stream(tar_fd, mounts, scratch_dir);
-  ::close(tar_fd);
-  return s;
-}
-
-namespace {
-
-bool is_gzip(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  unsigned char m[2] = {0, 0};
-  bool z = fd >= 0 && ::read(fd, m, 2) == 2 && m[0] == 0x1f && m[1] == 0x8b;
-  if (fd >= 0) ::close(fd);
-  return z;
-}
-
-// gzip (every member of it) through ISA-L, each piece of output to `out`.
-std::string inflate_with_isal(const util::IsalApi* api, const std::string& path,
-                              const std::function<bool(const char*, size_t)>& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::string("read layer: ") + std::strerror(errno);
-  std::vector<uint8_t> in(1 << 20), buf(1 << 18);
-  auto state = std::make_unique<inflate_state>();
-  api->isal_inflate_init(state.get());
-  state->crc_flag = ISAL_GZIP;
-  bool eof = false, member_done = false;
-  std::string err;
-  for (;;) {
-    if (state->avail_in == 0 && !eof) {
-      ssize_t n = ::read(fd, in.data(), in.size());
-      if (n < 0) {
-        err = std::string("read layer: ") + std::strerror(errno);
-        break;
-      }
-      eof = n == 0;
-      state->next_in = in.data();
-      state->avail_in = static_cast<uint32_t>(n);
-    }
-    if (member_done) {
-      if (state->avail_in == 0 && eof) break;  // the end of the last member
-      api->isal_inflate_reset(state.get());    // another member follows
-      state->crc_flag = ISAL_GZIP;
-      member_done = false;
-    }
-    state->next_out = buf.data();
-    state->avail_out = static_cast<uint32_t>(buf.size());
-    int r = api->isal_inflate(state.get());
-    if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT) {
-      err = "decompress layer: corrupt gzip data (igzip error " + std::to_string(r) + ")";
-      break;
-    }
-    size_t produced = buf.size() - state->avail_out;
-    if (produced > 0 && !out(reinterpret_cast<const char*>(buf.data()), produced)) break;
-    if (state->block_state == ISAL_BLOCK_FINISH) {
-      member_done = true;
-      continue;
-    }
-    if (produced == 0 && state->avail_in == 0 && eof) {
-      err = "decompress layer: the gzip stream ends early";
-      break;
-    }
+  const util::IsalApi* isal = nullptr;
+  int fd = ::open(blob_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return sys_error("open layer '" + blob_path + "'");
+  unsigned char magic[2] = {0, 0};
+  if (::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    if (auto api = util::isal_api(); api) isal = *api;
   }
-  ::close(fd);
-  return err;
-}
-
-// Any compression libarchive knows (and none), its output to `out`.
-std::string inflate_with_libarchive(const util::ArchiveApi* la, const std::string& path,
-                                    const std::function<bool(const char*, size_t)>& out) {
-  archive* in = la->archive_read_new();
-  la->archive_read_support_filter_all(in);
-  la->archive_read_support_format_raw(in);
-  archive_entry* entry = nullptr;
-  std::string err;
-  if (la->archive_read_open_filename(in, path.c_str(), 1 << 16) != ARCHIVE_OK ||
-      la->archive_read_next_header(in, &entry) != ARCHIVE_OK) {
-    err = std::string("read layer: ") + la->archive_error_string(in);
-  } else {
-    std::vector<char> buf(1 << 17);
-    for (;;) {
-      la_ssize_t n = la->archive_read_data(in, buf.data(), buf.size());
-      if (n == 0) break;
-      if (n < 0) {
-        err = std::string("decompress layer: ") + la->archive_error_string(in);
-        break;
-      }
-      if (!out(buf.data(), static_cast<size_t>(n))) break;
-    }
-  }
-  la->archive_read_free(in);
-  return err;
-}
-
-}  // namespace
-
-Result<std::string> apply_compressed_layer(const std::string& blob_path, const std::vector<sdk::Mount>& mounts,
-                                           const std::string& scratch_dir) {
-  BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
-  // This thread decompresses (and hashes what it hands on), the child extracts: the two
-  // halves of the work run on two cores, and the blob is read once.
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return sys_error("socketpair");
-  // Room for a few MiB in flight, so neither side waits on the other for every piece.
-  int room = 4 << 20;
-  (void)::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
-  (void)::setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
-  std::string feed_error;
   util::Sha256 hash;
-  // Hands `n` bytes of the uncompressed tar on; false when the extractor has stopped.
-  auto hand_on = [&](const char* data, size_t n) {
-    hash.update(data, n);
-    size_t off = 0;
-    while (off < n) {
-      ssize_t w = ::send(sv[0], data + off, n - off, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return false;  // the extractor stopped; its error says why
-      off += static_cast<size_t>(w);
+  // The child's answer (the digest it computed) comes back through a shared page.
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) {
+    int e = errno;
+    ::close(fd);
+    return sys_error("map a page", e);
+  }
+  char* answer = static_cast<char*>(page);
+  answer[0] = '\0';
+  auto msg = util::run_forked([&]() -> std::string {
+    std::string root = target.dir;
+    if (!target.mounts.empty()) {
+      std::string err = mount_privately(target.mounts, target.dir);
+      if (!err.empty()) return err;
     }
-    return true;
-  };
-  // (Loaded here, and the thread started only once the child exists: a fork while this
-  // thread held the loader's lock in dlopen would leave the child stuck on it.)
-  auto isal = util::isal_api();
-  bool gzip = is_gzip(blob_path);
-  std::thread feeder;
-  Status s = extract_stream(sv[1], mounts, scratch_dir, [&] {
-    feeder = std::thread([&] {
-      if (isal && gzip) {
-        feed_error = inflate_with_isal(*isal, blob_path, hand_on);
-      } else {
-        feed_error = inflate_with_libarchive(la, blob_path, hand_on);
-      }
-      ::shutdown(sv[0], SHUT_WR);
-    });
+    if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) {
+      return "chroot '" + root + "': " + std::strerror(errno);
+    }
+    ::umask(0);
+    Inflater inflater(fd, isal, la, &hash);
+    archive* in = la->archive_read_new();
+    la->archive_read_support_format_tar(in);
+    la->archive_read_support_format_gnutar(in);
+    std::string err;
+    if (la->archive_read_open(in, &inflater, nullptr, inflater_read, nullptr) != ARCHIVE_OK) {
+      err = std::string("open layer: ") + la->archive_error_string(in);
+    } else {
+      err = extract_entries(in, la, target.whiteouts);
+    }
+    // A decompression error is the cause of whatever the tar reader then said.
+    if (!inflater.error().empty()) err = inflater.error();
+    if (err.empty() && !inflater.drain()) err = inflater.error();
+    la->archive_read_free(in);
+    if (err.empty()) std::snprintf(answer, 4096, "sha256:%s", hash.hex().c_str());
+    return err;
   });
-  ::close(sv[1]);
-  if (feeder.joinable()) feeder.join();
-  ::close(sv[0]);
-  if (!feed_error.empty()) return make_error(Code::InvalidArgument, feed_error);
-  if (!s) return std::move(s).error();
-  return "sha256:" + hash.hex();
+  ::close(fd);
+  std::string digest = answer;
+  ::munmap(page, 4096);
+  if (!msg) return std::move(msg).error();
+  if (!msg->empty()) return make_error(Code::InvalidArgument, *msg);
+  if (digest.empty()) return make_error(Code::Internal, "layer extraction gave no digest");
+  return digest;
 }
 
 }  // namespace berth::images

@@ -27,18 +27,32 @@ struct NormalizedLayer {
 // non-tar input is an error. On error `out_path` is removed.
 Result<NormalizedLayer> normalize_layer(int in_fd, const std::string& out_path);
 
-// Extracts the layer blob at `tar_path` into the snapshot described by `mounts`.
-// The work happens in a child process with its own mount namespace, chrooted into the
-// snapshot, with libarchive's secure-extraction checks on: nothing lands outside, and no
-// mount outlives the child. OCI whiteouts (.wh.NAME, .wh..wh..opq) delete what lower layers
-// had. `scratch_dir` is an empty directory to mount on.
-Status apply_layer(const std::string& tar_path, const std::vector<sdk::Mount>& mounts,
-                   const std::string& scratch_dir);
+// How a layer's OCI whiteouts (.wh.NAME, .wh..wh..opq) are written.
+enum class Whiteouts {
+  // Into a mounted snapshot that holds the layers below: delete what they have.
+  Apply,
+  // Into a storage driver's changes directory, alone (StorageDriver::changes_dir): as
+  // overlayfs marks them, a 0/0 character device and the trusted.overlay.opaque xattr.
+  Overlay,
+};
 
-// The same for a layer blob as registries serve it (gzip, zstd, xz or plain tar): returns
-// the sha256 of the uncompressed tar (its diff id), for the caller to check against the
-// image config. Decompression runs in this process, extraction in the child.
-Result<std::string> apply_compressed_layer(const std::string& blob_path, const std::vector<sdk::Mount>& mounts,
-                                           const std::string& scratch_dir);
+// Where a layer goes: a changes directory written directly (`mounts` empty, `dir` is it),
+// or a snapshot's `mounts`, applied on the empty directory `dir` in a private mount
+// namespace.
+struct LayerTarget {
+  std::vector<sdk::Mount> mounts;
+  std::string dir;
+  Whiteouts whiteouts = Whiteouts::Apply;
+};
+
+// Extracts a layer blob (gzip, zstd, xz or plain tar; gzip through ISA-L when the library
+// is there) into `target` and returns the sha256 of its uncompressed tar (the diff id) for
+// the caller to check against the image config. The work happens in one child process,
+// chrooted into the layer (in its own mount namespace when mounts are applied), with
+// libarchive's secure-extraction checks on: nothing lands outside, no mount outlives the
+// child, and the blob is read once. A ".." entry is refused; xattrs named
+// trusted.overlay.* are dropped (overlay would obey them). Safe to call from several
+// threads at once, while other threads run.
+Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerTarget& target);
 
 }  // namespace berth::images

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "berth/sdk/fs.hpp"
 #include "engine.hpp"
@@ -26,6 +27,8 @@ namespace {
 
 // Layers downloaded at once, as Docker's max-concurrent-downloads default.
 constexpr size_t kParallel = 3;
+// Layers unpacked at once (at most one per core): each is a process writing files.
+constexpr size_t kMaxUnpackers = 4;
 
 std::string short_digest(const std::string& d) { return d.substr(d.find(':') + 1, 12); }
 
@@ -103,7 +106,11 @@ struct LayerJob {
   // Set by the download thread, under the mutex.
   bool downloaded = false;
   bool adopted = false;   // stored by this pull
-  bool unpacked = false;  // unpacked by this pull
+  // Set by an unpacking thread (layers unpacked apart from their parents), under the mutex.
+  bool claimed = false;
+  bool extracted = false;
+  std::string key;        // its detached snapshot, until committed
+  bool unpacked = false;  // unpacked (committed) by this pull
   std::optional<Error> error;
 };
 
@@ -203,8 +210,13 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     progress.set(short_digest(j.digest), j.present ? "Already exists" : "Pulling fs layer");
   }
 
-  // Downloads run in threads, each with its own connection; this thread unpacks the
-  // layers in order as soon as each one is there.
+  // Downloads run in threads, each with its own connection. Where the storage driver can
+  // commit a layer onto its parent afterwards, unpacking threads (one per core) unpack each
+  // layer as soon as it is downloaded, into a snapshot of its own, and this thread commits
+  // them in order; otherwise this thread unpacks them one after another, each onto the one
+  // below.
+  store.reap_temporary();
+  const bool detached = store.can_unpack_detached();
   std::mutex mu;
   std::condition_variable cv;
   size_t next = 0;
@@ -237,9 +249,46 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
       cv.notify_all();
     }
   };
+  auto unpacker = [&] {
+    for (;;) {
+      LayerJob* j = nullptr;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] {
+          if (stop) return true;
+          bool waiting = false;
+          for (auto& o : jobs) {
+            if (o.present || o.claimed) continue;
+            if (o.downloaded) {
+              j = &o;
+              return true;
+            }
+            waiting = true;
+          }
+          return !waiting;
+        });
+        if (j == nullptr) return;
+        j->claimed = true;
+      }
+      progress.set(short_digest(j->digest), "Extracting");
+      auto key = store.unpack_detached(j->digest, j->diff_id);
+      std::lock_guard<std::mutex> l(mu);
+      if (key) {
+        j->key = *key;
+      } else {
+        j->error = std::move(key).error();
+        stop = true;
+      }
+      j->extracted = true;
+      cv.notify_all();
+    }
+  };
   std::vector<std::thread> threads;
-  size_t missing = 0;
-  for (const auto& j : jobs) missing += j.downloaded ? 0 : 1;
+  size_t missing = 0, to_unpack = 0;
+  for (const auto& j : jobs) {
+    missing += j.downloaded ? 0 : 1;
+    to_unpack += j.present ? 0 : 1;
+  }
   // Every connection is made before any thread starts: an error here returns with no
   // thread to join.
   std::vector<std::unique_ptr<registry::Client>> clients;
@@ -248,11 +297,15 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     clients.push_back(std::move(c));
   }
   for (auto& c : clients) threads.emplace_back(worker, std::move(c));
+  if (detached) {
+    size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    for (size_t t = 0; t < std::min({cores, to_unpack, kMaxUnpackers}); ++t) threads.emplace_back(unpacker);
+  }
   std::optional<Error> failure;
   for (auto& j : jobs) {
     {
       std::unique_lock<std::mutex> l(mu);
-      cv.wait(l, [&] { return j.downloaded || stop; });
+      cv.wait(l, [&] { return j.present || (detached ? j.extracted : j.downloaded) || stop; });
       if (j.error) failure = *j.error;
       if (stop && !failure) {
         for (auto& o : jobs) {
@@ -263,11 +316,23 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     }
     if (j.present) continue;
     std::string id = short_digest(j.digest);
-    progress.set(id, "Extracting");
-    if (Status s = store.unpack_layer(j.parent_chain, j.chain, j.digest, j.diff_id); !s) {
+    Status s;
+    if (detached) {
+      std::string key;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        key = std::exchange(j.key, "");
+      }
+      s = store.commit_detached(key, j.parent_chain, j.chain);
+    } else {
+      progress.set(id, "Extracting");
+      s = store.unpack_layer(j.parent_chain, j.chain, j.digest, j.diff_id);
+    }
+    if (!s) {
       std::lock_guard<std::mutex> l(mu);
       stop = true;
       failure = std::move(s).error();
+      cv.notify_all();
       break;
     }
     j.unpacked = true;
@@ -276,8 +341,12 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
   {
     std::lock_guard<std::mutex> l(mu);
     stop = true;
+    cv.notify_all();
   }
   for (auto& t : threads) t.join();
+  for (auto& j : jobs) {
+    if (!j.key.empty()) store.drop_detached(j.key);  // unpacked, never committed
+  }
   if (failure) {
     // No partial image: what this pull stored goes again (an interrupted download's
     // partial file stays in ingest/, to be resumed).

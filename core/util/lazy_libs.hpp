@@ -32,7 +32,9 @@ namespace berth::util {
   X(archive_entry_set_size) X(archive_entry_set_filetype) X(archive_entry_set_perm)          \
   X(archive_entry_set_mtime) X(archive_write_open_fd) X(archive_entry_set_uid)              \
   X(archive_entry_set_gid) X(archive_entry_set_symlink) X(archive_entry_set_rdev)            \
-  X(archive_write_open_filename) X(archive_entry_perm)
+  X(archive_write_open_filename) X(archive_entry_perm) X(archive_read_open)                \
+  X(archive_entry_xattr_clear) X(archive_entry_xattr_reset) X(archive_entry_xattr_next)     \
+  X(archive_entry_xattr_add_entry)
 
 #define BERTH_CRYPTO_FUNCTIONS(X)                                                          \
   X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_sha256) X(EVP_DigestInit_ex) X(EVP_DigestUpdate) \

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace berth::util {
@@ -376,21 +377,29 @@ void timing_mark(const char* phase) {
 }
 Result<std::string> run_forked(const std::function<std::string()>& work, const std::function<void()>& after_fork) {
   int errp[2];
-  if (::pipe2(errp, O_CLOEXEC) != 0) return sys_error("pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(errp[0]);
+  pid_t pid;
+  {
+    // Threads fork helpers at once (layers unpack in parallel): a child forked while
+    // another thread's pipe had both ends open would hold that pipe's write end, and the
+    // other thread would wait for this child as well as its own.
+    static std::mutex forking;
+    std::lock_guard<std::mutex> l(forking);
+    if (::pipe2(errp, O_CLOEXEC) != 0) return sys_error("pipe");
+    pid = ::fork();
+    if (pid < 0) {
+      int e = errno;
+      ::close(errp[0]);
+      ::close(errp[1]);
+      return sys_error("fork", e);
+    }
+    if (pid == 0) {
+      ::close(errp[0]);
+      std::string err = work();
+      if (!err.empty()) (void)write_all(errp[1], err);
+      ::_exit(err.empty() ? 0 : 1);
+    }
     ::close(errp[1]);
-    return sys_error("fork", e);
   }
-  if (pid == 0) {
-    ::close(errp[0]);
-    std::string err = work();
-    if (!err.empty()) (void)write_all(errp[1], err);
-    ::_exit(err.empty() ? 0 : 1);
-  }
-  ::close(errp[1]);
   if (after_fork) after_fork();
   std::string msg;
   char buf[4096];

@@ -223,7 +223,11 @@ Result<std::vector<sdk::Mount>> OverlayDriver::mounts_of(const Record& rec) cons
   }
   return std::vector<sdk::Mount>{
       {"overlay", "overlay", "",
-       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=" + index_}}};
+       // Renamed directories and metadata-only copy-ups would leave changes that the
+       // upper directory alone does not show (the core's diff reads it); and redirects
+       // in a layer are never followed, whatever the kernel's default.
+       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=" + index_,
+        "redirect_dir=nofollow", "metacopy=off"}}};
 }
 
 Result<std::vector<sdk::Mount>> OverlayDriver::mounts(const std::string& key) {
@@ -307,6 +311,16 @@ Result<std::vector<sdk::Mount>> OverlayDriver::create(const std::string& key,
 
 Status OverlayDriver::commit(const std::string& name, const std::string& key,
                              const sdk::Labels& labels) {
+  return freeze(name, key, labels, nullptr);
+}
+
+Status OverlayDriver::commit_onto(const std::string& name, const std::string& key,
+                                  const std::string& parent, const sdk::Labels& labels) {
+  return freeze(name, key, labels, &parent);
+}
+
+Status OverlayDriver::freeze(const std::string& name, const std::string& key,
+                             const sdk::Labels& labels, const std::string* new_parent) {
   BERTH_TRY(validate_key(name));
   BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
   BERTH_ASSIGN(Record rec, load(key));
@@ -316,6 +330,29 @@ Status OverlayDriver::commit(const std::string& name, const std::string& key,
   if (fs::exists(key_path(name))) {
     return make_error(Code::AlreadyExists, "snapshot '" + name + "' already exists");
   }
+  std::string parent_id;
+  if (new_parent != nullptr) {
+    if (!rec.info.parent.empty()) {
+      return make_error(Code::InvalidArgument, "snapshot '" + key + "' already has the parent '" +
+                                                   rec.info.parent + "'");
+    }
+    if (!new_parent->empty()) {
+      BERTH_ASSIGN(Record p, load(*new_parent));
+      if (p.info.kind != SnapshotKind::Committed) {
+        return make_error(Code::InvalidArgument, "parent snapshot '" + *new_parent + "' is not committed");
+      }
+      parent_id = p.id;
+    }
+  }
+  if (!parent_id.empty()) {
+    // The child link first: remove() of the parent must refuse from now on.
+    BERTH_TRY(fs::make_dirs(snap_dir(parent_id) + "/children", 0700));
+    BERTH_TRY(fs::write_file_atomic(snap_dir(parent_id) + "/children/" + rec.id, "", 0600, fs::Durability::Synced));
+  }
+  sdk::ScopeGuard undo_child([&] {
+    if (!parent_id.empty()) ::unlink((snap_dir(parent_id) + "/children/" + rec.id).c_str());
+  });
+  if (new_parent != nullptr) rec.info.parent = *new_parent;
   rec.info.key = name;
   rec.info.kind = SnapshotKind::Committed;
   for (const auto& [k, v] : labels) {
@@ -324,6 +361,7 @@ Status OverlayDriver::commit(const std::string& name, const std::string& key,
   rec.info.updated_ns = now_ns();
   BERTH_TRY(store_meta(rec));
   BERTH_TRY(fs::write_file_atomic(key_path(name), rec.id, 0600));
+  undo_child.dismiss();
   if (::unlink(key_path(key).c_str()) != 0) {
     return sys_error("remove key file of '" + key + "'");
   }

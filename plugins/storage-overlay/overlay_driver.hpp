@@ -17,6 +17,8 @@
 // Numbers, not keys, name directories so that lowerdir= options stay short. The mounts of
 // an active snapshot are one overlay whose lowerdirs are its committed ancestors' fs
 // directories (nearest first); a snapshot without a parent is a bind mount of its fs.
+// An fs directory does not depend on its parent's content (whiteouts and opaque
+// directories are overlay's own marks), so commit_onto() only records the new parent.
 // Creation builds snapshots/<n> completely before writing the key file; removal deletes the
 // key file, then renames the directory into trash/. Deleting a tree costs a few hundred
 // microseconds per directory on some file systems, so remove() leaves that to cleanup(),
@@ -52,6 +54,9 @@ class OverlayDriver final : public sdk::StorageDriver {
   Status remove(const std::string& key) override;
   Status walk(const std::function<bool(const sdk::SnapshotInfo&)>& fn) override;
   Result<std::string> changes_dir(const std::string& key) override;
+  bool can_commit_onto() const override { return true; }
+  Status commit_onto(const std::string& name, const std::string& key, const std::string& parent,
+                     const sdk::Labels& labels) override;
   Status cleanup() override;
 
  private:
@@ -62,6 +67,8 @@ class OverlayDriver final : public sdk::StorageDriver {
   Result<std::vector<sdk::Mount>> create(const std::string& key, const std::string& parent,
                                          const sdk::Labels& labels, sdk::SnapshotKind kind);
   Result<Record> load(const std::string& key) const;
+  Status freeze(const std::string& name, const std::string& key, const sdk::Labels& labels,
+                const std::string* new_parent);
   std::string index_ = "off";
   Result<Record> load_id(const std::string& id) const;
   Status store_meta(const Record& rec) const;

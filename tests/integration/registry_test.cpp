@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,11 @@ int free_port() {
   ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(s);
   return ntohs(a.sin_port);
+}
+
+std::vector<std::string> split_colons(std::string s) {
+  std::replace(s.begin(), s.end(), ':', '\n');
+  return lines(s);
 }
 
 bool accepts(int port) {
@@ -390,6 +396,63 @@ TEST_F(Registries, HostileLayersAreContained) {
   }
   EXPECT_NE(berth({"image", "inspect", reg + "/evil/dotdot:1"}).code, 0);
   ok({"rmi", reg + "/evil/symlink:1"});
+  EXPECT_EQ(snapshot_count(), snaps);
+}
+
+// Layers are unpacked apart from one another (all at once) and committed in order: what a
+// layer deletes (whiteouts, opaque directories) still hides what the layers below have;
+// xattrs survive (security.capability: setcap'd programs), except overlay's own, which a
+// layer must not be able to forge; and commit carries them into the new layer.
+TEST_F(Registries, LayersUnpackApartAndKeepWhiteoutsAndXattrs) {
+  std::string reg = start_registry();
+  std::string snaps = snapshot_count();
+  std::string l = root_ + "/wl";
+  std::string script =
+      "set -e; mkdir -p " + l + "/1/keep " + l + "/1/opq/sub " + l + "/1/bin " + l + "/2/keep " + l + "/2/opq " + l +
+      "/3/gone; cd " + l + "/1; echo a > keep/a; echo b > keep/b; echo g > gone; echo x > opq/x; echo y > opq/sub/y;"
+      " echo cap > cap; setcap cap_net_raw+ep cap; echo u > ux; setfattr -n user.berth -v hello ux;"
+      // A forged opaque mark on /bin would hide busybox's programs if overlay saw it.
+      " setfattr -n trusted.overlay.opaque -v y bin;"
+      " tar --xattrs --xattrs-include='*' -cf " + l + "/1.tar bin keep gone opq cap ux;"
+      " cd " + l + "/2; : > .wh.gone; : > keep/.wh.a; : > opq/.wh..wh..opq; echo z > opq/z;"
+      " tar -cf " + l + "/2.tar .wh.gone keep opq;"
+      " cd " + l + "/3; echo again > gone/again; tar -cf " + l + "/3.tar gone";
+  Output made = exec({"sh", "-c", script});
+  ASSERT_EQ(made.code, 0) << made.err;
+  ASSERT_NE(exec({"tar", "--xattrs", "-tvf", l + "/1.tar"}).code, 1);
+  std::string layout = root_ + "/wlayout";
+  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), l + "/1.tar", l + "/2.tar", l + "/3.tar"}).code, 0);
+  ASSERT_EQ(exec({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":img", "docker://" + reg + "/test/wh:1"}).code, 0);
+  std::string ref = reg + "/test/wh:1";
+  Output p = berth({"pull", ref});
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(ok({"run", "--rm", ref, "sh", "-c", "ls /keep; ls /opq; cat /gone/again; ls /bin/sh"}), "b\nz\nagain\n/bin/sh");
+
+  // The layers' own directories, nearest first (busybox's is the last).
+  std::string cid = trim(ok({"create", ref, "true"}));
+  std::string lower = json::parse(ok({"inspect", cid}))[0]["GraphDriver"]["Data"]["LowerDir"];
+  auto dirs = split_colons(lower);
+  ASSERT_EQ(dirs.size(), 4u) << lower;
+  EXPECT_NE(exec({"getcap", dirs[2] + "/cap"}).out.find("cap_net_raw=ep"), std::string::npos);
+  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "user.berth", dirs[2] + "/ux"}).out), "hello");
+  EXPECT_EQ(trim(exec({"getfattr", "-d", "-m", "trusted", dirs[2] + "/bin"}).out), "") << "a forged overlay xattr";
+  // overlay's marks in the layer above: the whiteout and the opaque directory.
+  EXPECT_EQ(trim(exec({"stat", "-c", "%F %t:%T", dirs[1] + "/gone"}).out), "character special file 0:0");
+  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "trusted.overlay.opaque", dirs[1] + "/opq"}).out), "y");
+  ok({"rm", cid});
+
+  // commit keeps security.capability: a copied-up file (touch) in the new layer has it.
+  std::string name = "wh-" + random_suffix();
+  ok({"run", "--name", name, ref, "touch", "/cap"});
+  ok({"commit", name, "committed/wh:" + name});
+  ok({"rm", name});
+  std::string cid2 = trim(ok({"create", "committed/wh:" + name, "true"}));
+  std::string lower2 = json::parse(ok({"inspect", cid2}))[0]["GraphDriver"]["Data"]["LowerDir"];
+  std::string top = split_colons(lower2)[0];
+  EXPECT_NE(exec({"getcap", top + "/cap"}).out.find("cap_net_raw=ep"), std::string::npos) << exec({"ls", "-la", top}).out;
+  ok({"rm", cid2});
+  ok({"rmi", "committed/wh:" + name});
+  ok({"rmi", ref});
   EXPECT_EQ(snapshot_count(), snaps);
 }
 

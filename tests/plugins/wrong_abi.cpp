@@ -5,7 +5,7 @@ const berth::sdk::PluginDescriptor* describe() {
   static const berth::sdk::DriverDescriptor drivers[] = {
       berth::sdk::network_driver<berth_test::QuietDriver>("wrong-abi-driver")};
   static berth::sdk::PluginDescriptor p = berth::sdk::make_plugin("wrong-abi", "1.0", drivers);
-  p.abi_version = BERTH_SDK_ABI + 998;
+  p.abi_version = 999;
   return &p;
 }
 }  // namespace

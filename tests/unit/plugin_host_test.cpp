@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "berth/sdk/plugin.hpp"
 #include "plugin_host/plugin_host.hpp"
 #include "util/util.hpp"
 
@@ -72,7 +73,7 @@ TEST_F(PluginHostTest, NotABerthPlugin) {
 TEST_F(PluginHostTest, WrongAbi) {
   Status s = host_->load_file(test_plugin("wrong-abi"));
   ASSERT_FALSE(s);
-  EXPECT_NE(s.error().what().find("built for SDK ABI version 999, this berth has ABI version 1"), std::string::npos)
+  EXPECT_NE(s.error().what().find("built for SDK ABI version 999, this berth has ABI version " + std::to_string(BERTH_SDK_ABI)), std::string::npos)
       << s.error().what();
   expect_unchanged();
   EXPECT_FALSE(host_->network("wrong-abi-driver"));

@@ -33,7 +33,7 @@
 #include "berth/sdk/volume_driver.hpp"
 
 // Bumped whenever an SDK header changes in a way that breaks built plugins.
-#define BERTH_SDK_ABI 1u
+#define BERTH_SDK_ABI 2u
 #define BERTH_SDK_VERSION "0.1.0"
 
 #define BERTH_SDK_STR_INNER(x) #x

@@ -102,10 +102,31 @@ class BERTH_SDK_VISIBLE StorageDriver {
   virtual Status walk(const std::function<bool(const SnapshotInfo&)>& fn) = 0;
 
   // The directory that holds an active snapshot's changes against its parent (overlay's
-  // upper directory), for the core's fast diff. NotImplemented where the driver has none.
+  // upper directory), for the core's fast diff. Deletions and opaque directories are in
+  // overlayfs's form: a deleted path is a character device 0/0, a directory that hides all
+  // its parent's entries has the xattr trusted.overlay.opaque = "y". NotImplemented where
+  // the driver has no such directory.
   virtual Result<std::string> changes_dir(const std::string& key) {
     (void)key;
     return make_error(Code::NotImplemented, "changes_dir is not implemented by this driver");
+  }
+
+  // Optional, so that layers unpack in parallel (containerd's "rebase" capability): true
+  // when the driver supports commit_onto(). The core then unpacks each layer of a pull into
+  // the changes_dir() of its own active snapshot made with no parent, writing the directory
+  // directly (it is never mounted) with deletions in the form above, all layers at once,
+  // and commits them in order, each onto the layer below.
+  virtual bool can_commit_onto() const { return false; }
+
+  // As commit(), and the committed snapshot's parent becomes `parent` (a committed
+  // snapshot): its content is then `parent`'s with the changes directory's changes on top.
+  // `key` must have been prepared with no parent. NotFound if `parent` is unknown;
+  // InvalidArgument if it is not committed or if `key` has a parent; AlreadyExists if `name`
+  // is taken (nothing changes then). NotImplemented unless can_commit_onto().
+  virtual Status commit_onto(const std::string& name, const std::string& key, const std::string& parent,
+                             const Labels& labels) {
+    (void)name, (void)key, (void)parent, (void)labels;
+    return make_error(Code::NotImplemented, "commit_onto is not implemented by this driver");
   }
 
   // Frees the data of removed snapshots and reclaims what an interrupted operation left
