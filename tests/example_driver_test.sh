@@ -27,6 +27,8 @@ cmake -S "$src/examples/storage-vfs" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PA
 cmake --build "$work/build" >/dev/null
 so=$work/build/berth-storage-vfs.so
 test -f "$so"
+# The SDK's storage conformance suite, built from the installed headers, passes on it.
+"$work/build/vfs-conformance" >"$work/conformance.log" 2>&1 || { cat "$work/conformance.log"; exit 1; }
 
 cat >"$work/berth.toml" <<TOML
 [engine]
