@@ -348,13 +348,39 @@ Result<std::vector<std::string>> load(Engine& e, int fd) {
     image.created_ns = util::now_ns();
     if (auto c = util::parse_time_point(config.value("created", ""), 0); c) image.created_ns = *c;
     json layers = json::array();
-    std::string parent;
-    for (size_t i = 0; i < f.layer_paths.size(); ++i) {
-      const std::string& path = f.layer_paths[i];
+    std::vector<std::string> layer_digests;
+    for (const auto& path : f.layer_paths) {
       if (!digests.count(path)) {
         BERTH_ASSIGN(digests[path], digest_of(path));
       }
-      std::string digest = digests[path];
+      layer_digests.push_back(digests[path]);
+    }
+    // An archive's own manifest is kept as it is, so it must name what the archive holds:
+    // a blob whose content is not its name is refused before anything is unpacked.
+    if (!f.manifest_text.empty()) {
+      json m = json::parse(f.manifest_text, nullptr, false);
+      const json& named = m.is_object() ? m.value("layers", json::array()) : json::array();
+      std::string named_config = m.is_object() ? m.value("config", json::object()).value("digest", "") : "";
+      if (named_config != config_digest) {
+        return make_error(Code::InvalidArgument, "the archive's manifest names the config " + named_config +
+                                                     ", but the config it holds is " + config_digest);
+      }
+      if (!named.is_array() || named.size() != layer_digests.size()) {
+        return make_error(Code::InvalidArgument, "the archive's manifest does not list its layers");
+      }
+      for (size_t i = 0; i < layer_digests.size(); ++i) {
+        std::string want = named[i].is_object() ? named[i].value("digest", "") : "";
+        if (want != layer_digests[i]) {
+          return make_error(Code::InvalidArgument, "the archive's manifest names layer " + want +
+                                                       ", but that blob's content is " + layer_digests[i]);
+        }
+      }
+    }
+    std::vector<ImageStore::LayerToUnpack> chain;
+    std::string parent;
+    for (size_t i = 0; i < f.layer_paths.size(); ++i) {
+      const std::string& path = f.layer_paths[i];
+      std::string digest = layer_digests[i];
       std::string stored = store.blob_path(digest);
       struct stat st {};
       ::stat(fs::exists(path) ? path.c_str() : stored.c_str(), &st);
@@ -368,14 +394,13 @@ Result<std::vector<std::string>> load(Engine& e, int fd) {
         made_blobs.push_back(digest);
       }
       std::string diff_id = diff_ids[i].get<std::string>();
-      std::string chain = ImageStore::chain_of(parent, diff_id);
-      if (!store.has_layer(chain)) {
-        BERTH_TRY(store.unpack_layer(parent, chain, digest, diff_id));
-        made_chains.push_back(chain);
-      }
+      std::string c = ImageStore::chain_of(parent, diff_id);
+      chain.push_back({digest, diff_id, parent, c});
       image.layers.push_back({digest, diff_id});
-      parent = chain;
+      parent = c;
     }
+    BERTH_ASSIGN(auto unpacked, store.unpack_missing(chain));
+    made_chains.insert(made_chains.end(), unpacked.begin(), unpacked.end());
     std::string manifest_text = f.manifest_text;
     if (manifest_text.empty()) {
       json m = {{"schemaVersion", 2},

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
+#include <thread>
+#include <atomic>
 #include <cstring>
 
 #include "berth/sdk/fs.hpp"
@@ -114,6 +117,58 @@ Status ImageStore::commit_detached(const std::string& key, const std::string& pa
 }
 
 void ImageStore::drop_detached(const std::string& key) { (void)storage_->remove(key); }
+
+Result<std::vector<std::string>> ImageStore::unpack_missing(const std::vector<LayerToUnpack>& layers) {
+  std::vector<const LayerToUnpack*> todo;
+  for (const auto& l : layers) {
+    if (!has_layer(l.chain)) todo.push_back(&l);
+  }
+  std::vector<std::string> made;
+  if (todo.empty()) return made;
+  reap_temporary();
+  if (!can_unpack_detached() || todo.size() == 1) {
+    for (const auto* l : todo) {
+      if (Status s = unpack_layer(l->parent_chain, l->chain, l->blob_digest, l->diff_id); !s) {
+        forget_unused(made, {});
+        return std::move(s).error();
+      }
+      made.push_back(l->chain);
+    }
+    return made;
+  }
+  // Each thread takes the next layer; the layers are then committed bottom first.
+  std::vector<std::optional<Result<std::string>>> keys(todo.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < todo.size();) keys[i] = unpack_detached(todo[i]->blob_digest, todo[i]->diff_id);
+  };
+  size_t n = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), todo.size(), 4});
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < n; ++t) threads.emplace_back(work);
+  for (auto& t : threads) t.join();
+  std::optional<Error> failure;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    Result<std::string>& k = *keys[i];
+    if (!k) {
+      if (!failure) failure = k.error();
+      continue;
+    }
+    if (failure) {
+      drop_detached(*k);
+      continue;
+    }
+    if (Status s = commit_detached(*k, todo[i]->parent_chain, todo[i]->chain); !s) {
+      failure = std::move(s).error();
+      continue;
+    }
+    made.push_back(todo[i]->chain);
+  }
+  if (failure) {
+    forget_unused(made, {});
+    return *failure;
+  }
+  return made;
+}
 
 void ImageStore::reap_temporary() {
   std::vector<std::string> dead;

@@ -111,6 +111,13 @@ class ImageStore {
   Status commit_detached(const std::string& key, const std::string& parent_chain, const std::string& chain);
   // Removes a detached snapshot that will not be committed.
   void drop_detached(const std::string& key);
+  struct LayerToUnpack {
+    std::string blob_digest, diff_id, parent_chain, chain;
+  };
+  // Unpacks those of `layers` (bottom first, blobs stored) whose snapshot is missing,
+  // several at once where the driver allows; returns the chains it made. On failure
+  // nothing it made is left.
+  Result<std::vector<std::string>> unpack_missing(const std::vector<LayerToUnpack>& layers);
   // Removes temporary snapshots (layers being unpacked) whose process has died.
   void reap_temporary();
   // After a failed pull or load: drops the snapshots and blobs it made that no image uses.

@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -404,7 +406,11 @@ Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerT
   }
   char* answer = static_cast<char*>(page);
   answer[0] = '\0';
+  pid_t parent = ::getpid();
   auto msg = util::run_forked([&]() -> std::string {
+    // Dies with its process: a killed pull must not leave a writer in a snapshot that the
+    // next pull removes as garbage.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) return "the process that started this extraction has ended";
     std::string root = target.dir;
     if (!target.mounts.empty()) {
       std::string err = mount_privately(target.mounts, target.dir);

@@ -363,6 +363,44 @@ TEST_F(Registries, ABadBlobLeavesNothingAndAnInterruptedPullResumes) {
   EXPECT_EQ(snapshot_count(), snaps);
 }
 
+// A pull killed while it unpacks leaves a half-written temporary snapshot; its extraction
+// helpers die with it, and the next pull removes the snapshot and completes.
+TEST_F(Registries, APullKilledWhileUnpackingIsCleanedUpByTheNext) {
+  std::string reg = start_registry();
+  exec({"mkdir", "-p", root_ + "/bulk/data"});
+  ASSERT_EQ(exec({"sh", "-c", "for i in 1 2 3 4 5 6; do head -c 3000000 /dev/urandom | base64 > " + root_ +
+                                  "/bulk/data/f$i; done; tar -C " + root_ + "/bulk -cf " + root_ + "/bulk.tar data"})
+                .code,
+            0);
+  std::string layout = root_ + "/klayout";
+  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), root_ + "/bulk.tar"}).code, 0);
+  std::string ref = reg + "/test/killed:1";
+  ASSERT_EQ(exec({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":img", "docker://" + ref}).code, 0);
+  std::string snaps = snapshot_count();
+  std::string keys = state_ + "/plugins/storage.overlay/keys";
+  auto temporary = [&] { return trim(exec({"sh", "-c", "ls " + keys + " 2>/dev/null | grep -c '^extract-'"}).out); };
+
+  Daemon pull;
+  pull.start({kBerth, "--config", config_, "pull", ref}, root_ + "/killed-pull.log");
+  bool seen = false;
+  for (int i = 0; i < 5000 && !seen; ++i) {
+    seen = temporary() != "0";
+    if (!seen) usleep(2'000);
+  }
+  ASSERT_TRUE(seen) << "no layer was being unpacked: " << read_file(root_ + "/killed-pull.log");
+  ::kill(pull.pid, SIGKILL);
+  ::waitpid(pull.pid, nullptr, 0);
+  pull.pid = -1;
+  EXPECT_NE(berth({"image", "inspect", ref}).code, 0);
+
+  Output again = berth({"pull", ref});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(temporary(), "0") << "the killed pull's snapshot is gone";
+  EXPECT_EQ(ok({"run", "--rm", ref, "sh", "-c", "ls /data | wc -l"}), "6");
+  ok({"rmi", ref});
+  EXPECT_EQ(snapshot_count(), snaps);
+}
+
 // Layers from a registry are hostile input too: a "../" name and a file under a symlink
 // that points out never write outside it.
 TEST_F(Registries, HostileLayersAreContained) {
@@ -559,6 +597,23 @@ TEST_F(Registries, SaveAndLoadBothFormats) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("but the image config says"), std::string::npos) << bad.err;
   EXPECT_NE(berth({"image", "inspect", "skopeo/dock:1"}).code, 0);
+  // The oci-archive with a layer blob whose content is not its name: its manifest (kept as
+  // it is) would lie, so the load is refused before anything is unpacked.
+  std::string otampered = root_ + "/otampered";
+  exec({"mkdir", "-p", otampered});
+  exec({"tar", "-C", otampered, "-xf", root_ + "/o.tar"});
+  std::string mdigest = json::parse(read_file(otampered + "/index.json"))["manifests"][0]["digest"];
+  json om = json::parse(read_file(otampered + "/blobs/sha256/" + mdigest.substr(7)));
+  std::string lblob = otampered + "/blobs/sha256/" + om["layers"][1]["digest"].get<std::string>().substr(7);
+  exec({"sh", "-c", "gzip -n -c " + tampered + "/" + second + " > " + lblob});
+  exec({"sh", "-c", "cd " + otampered + " && tar -cf ../otampered.tar *"});
+  Output obad = berth({"load", "-i", root_ + "/otampered.tar"});
+  EXPECT_EQ(obad.code, 1);
+  EXPECT_NE(obad.err.find("the archive's manifest names layer " + om["layers"][1]["digest"].get<std::string>() +
+                          ", but that blob's content is sha256:"),
+            std::string::npos)
+      << obad.err;
+  EXPECT_NE(berth({"image", "inspect", "skopeo/oci:2"}).code, 0);
   EXPECT_EQ(snapshot_count(), snaps);
   EXPECT_EQ(trim(exec({"sh", "-c", "ls " + state_ + "/images/tmp | wc -l"}).out), "0");
 }
