@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "images/diff.hpp"
 #include "images/layer.hpp"
 #include "util/lazy_libs.hpp"
+#include "volumes/volumes.hpp"
 #include "util/util.hpp"
 
 namespace berth::containers {
@@ -183,17 +185,42 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
   int ns = -1;
   std::vector<sdk::Mount> mounts;
   std::string scratch;
+  // A stopped container's volumes and binds, mounted over its root as a run would.
+  struct Bind {
+    std::string source, destination;
+    bool rw = true;
+  };
+  std::vector<Bind> binds;
+  std::vector<volumes::Use> uses;
+  std::string caller = "cp-" + util::random_hex(6);
   if (c.running() && c.pid > 0) {
     ns = ::open(("/proc/" + std::to_string(c.pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
     if (ns < 0) return sys_error("open the mount namespace of " + c.short_id());
+    // The pid is the container's only while its monitor is alive and is its parent: once
+    // the namespace is open, a recycled pid would be somebody else's file system.
+    if (!util::process_alive(c.monitor_pid, c.monitor_start) || util::parent_pid(c.pid) != c.monitor_pid) {
+      ::close(ns);
+      return make_error(Code::Conflict, "container " + c.short_id() + " stopped while it was being copied from");
+    }
   } else {
     BERTH_ASSIGN(mounts, e.storage().mounts(c.id));
-    scratch = e.config().run_root + "/cp-" + util::random_hex(6);
-    BERTH_TRY(fs::make_dirs(scratch, 0700));
+    for (const auto& m : c.spec.value("Mounts", nlohmann::json::array())) {
+      std::string type = m.value("Type", "");
+      if (type != "bind" && type != "volume") continue;  // tmpfs holds nothing once stopped
+      binds.push_back({m.value("Source", ""), m.value("Destination", ""), m.value("RW", true)});
+    }
+    uses = volumes::uses_of(c.spec);
+    BERTH_TRY(volumes::mount_all(e, caller, uses));
+    scratch = e.config().run_root + "/" + caller;
+    if (Status s = fs::make_dirs(scratch, 0700); !s) {
+      volumes::unmount_all(e, caller, uses);
+      return s;
+    }
   }
   sdk::ScopeGuard cleanup([&] {
     if (ns >= 0) ::close(ns);
     if (!scratch.empty()) ::rmdir(scratch.c_str());
+    if (!uses.empty()) volumes::unmount_all(e, caller, uses);
   });
   BERTH_ASSIGN(std::string msg, util::run_forked(
                                     [&]() -> std::string {
@@ -204,8 +231,34 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
                                       } else {
                                         std::string err = images::mount_privately(mounts, scratch);
                                         if (!err.empty()) return err;
+                                        // Each source is taken before the chroot and placed after it, so
+                                        // that a symlink in the container's file system resolves inside
+                                        // it, never to a host path.
+                                        std::vector<int> trees;
+                                        for (const auto& b : binds) {
+                                          int t = ::open_tree(AT_FDCWD, b.source.c_str(),
+                                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                                          if (t < 0) return "mount " + b.source + ": " + std::strerror(errno);
+                                          trees.push_back(t);
+                                        }
                                         if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
                                           return std::string("enter the container's root: ") + std::strerror(errno);
+                                        }
+                                        for (size_t i = 0; i < binds.size(); ++i) {
+                                          const std::string& at = binds[i].destination;
+                                          struct stat st {};
+                                          if (::fstat(trees[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
+                                            (void)fs::make_dirs(dir_name(at), 0755);
+                                            int fd = ::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                                            if (fd >= 0) ::close(fd);
+                                          } else {
+                                            (void)fs::make_dirs(at, 0755);
+                                          }
+                                          if (::move_mount(trees[i], "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0 ||
+                                              (!binds[i].rw && ::mount(nullptr, at.c_str(), nullptr,
+                                                                       MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)) {
+                                            return "mount " + binds[i].source + " on " + at + ": " + std::strerror(errno);
+                                          }
                                         }
                                       }
                                       return work();
@@ -336,6 +389,10 @@ Status copy_to(Engine& e, const Container& c, const std::string& src, const std:
     }
     Status p = place(dest, is_dir, contents, base == "." ? base_name(path) : base, &into, &leaf);
     if (!p) return p.error().what();
+    // (libarchive only warns when it cannot write there: Docker's refusal, said first.)
+    if (struct statvfs vfs {}; ::statvfs(into.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
+      return "mounted volume is marked read-only";
+    }
     // (Not -a: the files belong to the container's root, as Docker's.)
     Status x = extract_tree(la, data[0], into, base, leaf, opts.archive, false);
     return x ? "" : x.error().what();

@@ -189,6 +189,23 @@ uint64_t process_start_time(pid_t pid) {
   return 0;
 }
 
+pid_t parent_pid(pid_t pid) {
+  if (pid <= 0) return 0;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  char* p = std::strrchr(buf, ')');
+  char state = 0;
+  int ppid = 0;
+  if (p == nullptr || std::sscanf(p + 1, " %c %d", &state, &ppid) != 2) return 0;
+  return static_cast<pid_t>(ppid);
+}
+
 bool process_alive(pid_t pid, uint64_t start_time) {
   return pid > 0 && start_time != 0 && process_start_time(pid) == start_time;
 }

@@ -62,6 +62,8 @@ std::string trim(std::string_view s);
 // the process does not exist. With the pid it identifies a process across pid reuse.
 uint64_t process_start_time(pid_t pid);
 bool process_alive(pid_t pid, uint64_t start_time);
+// The parent of `pid` (0 if it is gone).
+pid_t parent_pid(pid_t pid);
 
 // The directory holding the running executable.
 std::string exe_dir();

@@ -140,5 +140,42 @@ TEST_F(Commits, CpBothWaysOnRunningAndStoppedContainers) {
   EXPECT_NE(ok({"diff", c}).find("A /tmp/while-stopped"), std::string::npos);
 }
 
+// A stopped container's volumes and binds are there for cp, as in a run; a read-only one
+// refuses writes; a symlink in the container never sends a bind out to a host path.
+TEST_F(Commits, CpOnAStoppedContainerSeesItsVolumesAndBinds) {
+  std::string h = root_ + "/host";
+  std::string vol = unique("cpvol");
+  exec({"mkdir", "-p", h + "/bind", h + "/robind"});
+  write_file(h + "/bind/from-host", "bound\n");
+  write_file(h + "/a", "into the volume\n");
+  std::string c = ok({"create", "--name", unique("cpv"), "-v", vol + ":/data", "-v", h + "/bind:/mnt/b", "-v",
+                      h + "/robind:/ro:ro", "busybox", "true"});
+  ok({"cp", h + "/a", c + ":/data/a"});
+  ok({"cp", c + ":/mnt/b/from-host", h + "/out"});
+  EXPECT_EQ(read_file(h + "/out"), "bound\n");
+  ok({"cp", h + "/a", c + ":/mnt/b/written"});
+  EXPECT_EQ(read_file(h + "/bind/written"), "into the volume\n");
+  Output ro = berth({"cp", h + "/a", c + ":/ro/x"});
+  EXPECT_EQ(ro.code, 1);
+  EXPECT_NE(ro.err.find("mounted volume is marked read-only"), std::string::npos) << ro.err;
+  EXPECT_FALSE(exists(h + "/robind/x"));
+  EXPECT_EQ(ok({"run", "--rm", "-v", vol + ":/v", "busybox", "cat", "/v/a"}), "into the volume");
+  // An image whose /data is a symlink to an absolute host-looking path: the volume lands
+  // inside the container, and nothing is made on the host.
+  std::string outside = root_ + "/outside-" + random_suffix();
+  std::string l = unique("cplink");
+  ok({"run", "--name", l, "busybox", "ln", "-s", outside, "/link"});
+  ok({"commit", l, "cplink/img:" + l});
+  ok({"rm", l});
+  // (Run once: the run makes the mount point inside the root, as it resolves the link.)
+  std::string c2 = ok({"run", "-d", "-v", vol + ":/link/deeper", "cplink/img:" + l, "true"});
+  ok({"wait", c2});
+  ok({"cp", h + "/a", c2 + ":/etc/copied"});
+  EXPECT_FALSE(exists(outside)) << "cp followed the container's symlink onto the host";
+  ok({"rm", c, c2});
+  ok({"rmi", "cplink/img:" + l});
+  ok({"volume", "rm", vol});
+}
+
 }  // namespace
 }  // namespace berth::it
