@@ -100,6 +100,17 @@ std::map<std::string, std::string> key_value_flags(const po::variables_map& vm, 
 // reads the answer from stdin; true for y/yes.
 bool confirm(const std::string& what);
 
+// `X rm [-f] NAME...` of volumes and networks, as Docker's: each removed name printed as
+// given, an error printed for each that fails (with -f a missing one is skipped), exit 1 if
+// any failed.
+int remove_each(Cli& cli, const CommandSpec& spec, const std::string& force_help, const std::vector<std::string>& args,
+                const std::function<Status(Engine&, const std::string&)>& remove);
+// `X prune [-f]`: the question (unless -f), then "Deleted <Kind>:" and the names removed;
+// `reclaimed_line` adds Docker's "Total reclaimed space" footer (volumes print it).
+int prune_confirmed(Cli& cli, const CommandSpec& spec, const std::vector<std::string>& args, const std::string& question,
+                    const std::string& heading, bool reclaimed_line,
+                    const std::function<Result<std::vector<std::string>>(Engine&)>& prune);
+
 // Docker's stringutils.Ellipsis: at most `max` characters, the last one "…" when cut.
 std::string ellipsis(const std::string& s, size_t max);
 std::string time_or_zero(int64_t ns);

@@ -235,53 +235,17 @@ int cmd_network_inspect(Cli& cli, const std::vector<std::string>& args) {
 }
 
 int cmd_network_rm(Cli& cli, const std::vector<std::string>& args) {
-  CommandSpec spec{"network rm", "NETWORK [NETWORK...]", "Remove one or more networks", 1};
-  po::options_description d("Options");
-  d.add_options()("force,f", po::bool_switch(), "Do not error if the network does not exist");
-  auto p = parse_flags(spec, d, args);
-  if (p.help) return 0;
-  Engine* e = cli.engine();
-  if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  int rc = 0;
-  for (const auto& ref : p.args) {
-    auto n = network::find(*e, ref);
-    if (!n) {
-      if (p.vm["force"].as<bool>() && n.error().code == Code::NotFound) continue;
-      print_error(n.error());
-      rc = kExitError;
-      continue;
-    }
-    if (Status s = network::remove(*e, *n); !s) {
-      print_error(s.error());
-      rc = kExitError;
-      continue;
-    }
-    std::cout << ref << "\n";
-  }
-  return rc;
+  return remove_each(cli, {"network rm", "NETWORK [NETWORK...]", "Remove one or more networks", 1},
+                     "Do not error if the network does not exist", args, [](Engine& e, const std::string& ref) -> Status {
+                       BERTH_ASSIGN(auto n, network::find(e, ref));
+                       return network::remove(e, n);
+                     });
 }
 
 int cmd_network_prune(Cli& cli, const std::vector<std::string>& args) {
-  CommandSpec spec{"network prune", "[OPTIONS]", "Remove all unused networks", 0, 0};
-  po::options_description d("Options");
-  d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation");
-  auto p = parse_flags(spec, d, args);
-  if (p.help) return 0;
-  if (!p.vm["force"].as<bool>() && !confirm("This will remove all custom networks not used by at least one container.")) return 0;
-  Engine* e = cli.engine();
-  if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  auto removed = network::prune(*e);
-  if (!removed) {
-    print_error(removed.error());
-    return kExitError;
-  }
-  if (!removed->empty()) {
-    std::cout << "Deleted Networks:\n";
-    for (const auto& n : *removed) std::cout << n << "\n";
-  }
-  return 0;
+  return prune_confirmed(cli, {"network prune", "[OPTIONS]", "Remove all unused networks", 0, 0}, args,
+                         "This will remove all custom networks not used by at least one container.", "Deleted Networks:",
+                         false, [](Engine& e) { return network::prune(e); });
 }
 
 int cmd_network_connect(Cli& cli, const std::vector<std::string>& args) {

@@ -170,50 +170,15 @@ int cmd_volume_inspect(Cli& cli, const std::vector<std::string>& args) {
 }
 
 int cmd_volume_rm(Cli& cli, const std::vector<std::string>& args) {
-  CommandSpec spec{"volume rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", 1};
-  po::options_description d("Options");
-  d.add_options()("force,f", po::bool_switch(), "Do not error if the volume does not exist");
-  auto p = parse_flags(spec, d, args);
-  if (p.help) return 0;
-  Engine* e = cli.engine();
-  if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  int rc = 0;
-  for (const auto& name : p.args) {
-    Status s = volumes::remove(*e, name);
-    if (!s) {
-      if (p.vm["force"].as<bool>() && s.error().code == Code::NotFound) continue;
-      print_error(s.error());
-      rc = kExitError;
-      continue;
-    }
-    std::cout << name << "\n";
-  }
-  return rc;
+  return remove_each(cli, {"volume rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", 1},
+                     "Do not error if the volume does not exist", args,
+                     [](Engine& e, const std::string& name) { return volumes::remove(e, name); });
 }
 
 int cmd_volume_prune(Cli& cli, const std::vector<std::string>& args) {
-  CommandSpec spec{"volume prune", "[OPTIONS]", "Remove unused local volumes", 0, 0};
-  po::options_description d("Options");
-  d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation");
-  auto p = parse_flags(spec, d, args);
-  if (p.help) return 0;
-  if (!p.vm["force"].as<bool>() && !confirm("This will remove all local volumes not used by at least one container.")) return 0;
-  Engine* e = cli.engine();
-  if (e == nullptr) return kExitEngine;
-  (void)containers::reconcile(*e);
-  auto removed = volumes::prune(*e);
-  if (!removed) {
-    print_error(removed.error());
-    return kExitError;
-  }
-  if (!removed->empty()) {
-    std::cout << "Deleted Volumes:\n";
-    for (const auto& n : *removed) std::cout << n << "\n";
-    std::cout << "\n";
-  }
-  std::cout << "Total reclaimed space: 0B\n";
-  return 0;
+  return prune_confirmed(cli, {"volume prune", "[OPTIONS]", "Remove unused local volumes", 0, 0}, args,
+                         "This will remove all local volumes not used by at least one container.", "Deleted Volumes:",
+                         true, [](Engine& e) { return volumes::prune(e); });
 }
 
 }  // namespace

@@ -237,4 +237,52 @@ bool confirm(const std::string& what) {
   return answer == "y" || answer == "yes";
 }
 
+int remove_each(Cli& cli, const CommandSpec& spec, const std::string& force_help, const std::vector<std::string>& args,
+                const std::function<Status(Engine&, const std::string&)>& remove) {
+  po::options_description d("Options");
+  d.add_options()("force,f", po::bool_switch(), force_help.c_str());
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  (void)containers::reconcile(*e);
+  int rc = 0;
+  for (const auto& name : p.args) {
+    Status s = remove(*e, name);
+    if (!s) {
+      if (p.vm["force"].as<bool>() && s.error().code == Code::NotFound) continue;
+      print_error(s.error());
+      rc = kExitError;
+      continue;
+    }
+    std::cout << name << "\n";
+  }
+  return rc;
+}
+
+int prune_confirmed(Cli& cli, const CommandSpec& spec, const std::vector<std::string>& args, const std::string& question,
+                    const std::string& heading, bool reclaimed_line,
+                    const std::function<Result<std::vector<std::string>>(Engine&)>& prune) {
+  po::options_description d("Options");
+  d.add_options()("force,f", po::bool_switch(), "Do not prompt for confirmation");
+  auto p = parse_flags(spec, d, args);
+  if (p.help) return 0;
+  if (!p.vm["force"].as<bool>() && !confirm(question)) return 0;
+  Engine* e = cli.engine();
+  if (e == nullptr) return kExitEngine;
+  (void)containers::reconcile(*e);
+  auto removed = prune(*e);
+  if (!removed) {
+    print_error(removed.error());
+    return kExitError;
+  }
+  if (!removed->empty()) {
+    std::cout << heading << "\n";
+    for (const auto& n : *removed) std::cout << n << "\n";
+    if (reclaimed_line) std::cout << "\n";
+  }
+  if (reclaimed_line) std::cout << "Total reclaimed space: 0B\n";
+  return 0;
+}
+
 }  // namespace berth::cli

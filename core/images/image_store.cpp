@@ -523,10 +523,13 @@ Result<std::string> ImageStore::import(int fd, const ImportOptions& opts) {
   };
   BERTH_ASSIGN(std::string manifest_digest, put_blob(manifest.dump()));
 
+  // Sized as every other image is: what its layer's snapshot holds.
+  int64_t size = layer->size;
+  if (auto u = storage_->usage(chain); u) size = u->size;
   BERTH_TRY(db_->transaction([&]() -> Status {
     BERTH_ASSIGN(auto ins, db_->prepare(
         "INSERT OR IGNORE INTO images(id, manifest_digest, created_ns, size, top_chain_id) VALUES (?,?,?,?,?)"));
-    ins.bind(1, config_digest).bind(2, manifest_digest).bind(3, now).bind(4, layer->size).bind(5, chain);
+    ins.bind(1, config_digest).bind(2, manifest_digest).bind(3, now).bind(4, size).bind(5, chain);
     BERTH_TRY(ins.run());
     BERTH_ASSIGN(auto lay, db_->prepare(
         "INSERT OR IGNORE INTO image_layers(image_id, idx, chain_id, diff_id) VALUES (?,0,?,?)"));

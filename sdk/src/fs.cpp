@@ -189,7 +189,9 @@ void usage_walk(int dirfd, dev_t dev, std::set<std::pair<dev_t, ino_t>>* seen, i
       continue;
     }
     *inodes += 1;
-    *bytes += static_cast<int64_t>(st.st_blocks) * 512;
+    // Apparent sizes, directories left out, as Docker's directory.Size: the same files
+    // weigh the same whether they were imported, pulled or committed, on any file system.
+    if (!S_ISDIR(st.st_mode)) *bytes += static_cast<int64_t>(st.st_size);
     if (S_ISDIR(st.st_mode)) {
       int fd = ::openat(::dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0) {

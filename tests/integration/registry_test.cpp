@@ -198,10 +198,12 @@ TEST_F(Registries, PullRunAndPushRoundTripWithSkopeo) {
   Output again_push = berth({"push", reg + "/pushed/big:v1"});
   EXPECT_NE(again_push.out.find("Layer already exists"), std::string::npos) << again_push.out;
   // Pushed, removed and pulled back: the same image.
-  std::string id = json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0]["Id"];
+  json before = json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0];
   ok({"rmi", reg + "/pushed/big:v1"});
   ok({"pull", reg + "/pushed/big:v1"});
-  EXPECT_EQ(json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0]["Id"], id);
+  json after = json::parse(ok({"image", "inspect", reg + "/pushed/big:v1"}))[0];
+  EXPECT_EQ(after["Id"], before["Id"]);
+  EXPECT_EQ(after["Size"], before["Size"]) << "imported and pulled, the same files weigh the same";
 
   // Errors name what is wrong; nothing is made.
   Output missing = berth({"pull", reg + "/test/oci:nosuch"});

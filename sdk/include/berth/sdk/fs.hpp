@@ -33,7 +33,8 @@ Status move_to_trash(const std::string& path, const std::string& trash_dir, cons
 Status empty_trash(const std::string& trash_dir);
 // The names in a directory, without "." and ".."; empty if it cannot be read.
 std::vector<std::string> list_dir(const std::string& path);
-// Bytes and inodes used below `path`, counting hard links once, not crossing mounts.
+// Bytes (the sizes of files and symlinks, directories not counted, as Docker's
+// directory.Size) and inodes below `path`, counting hard links once, not crossing mounts.
 Status disk_usage(const std::string& path, int64_t* bytes, int64_t* inodes);
 // The file system type of `path` as statfs reports it ("ext4", "xfs", "tmpfs", ...).
 std::string fs_type_name(const std::string& path);
