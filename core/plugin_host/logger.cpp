@@ -43,4 +43,8 @@ std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const st
   return l;
 }
 
+void flush_logs() {
+  if (auto* l = spdlog::default_logger_raw(); l != nullptr) l->flush();
+}
+
 }  // namespace berth::plugin_host

@@ -24,5 +24,7 @@ class SpdLogger final : public sdk::Logger {
 
 // Sets up the process's default logger: stderr at `level` ("warn" by default), or a file.
 std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const std::string& file = "");
+// Writes out what the default logger holds (before a process leaves with _exit).
+void flush_logs();
 
 }  // namespace berth::plugin_host
