@@ -9,7 +9,9 @@ build=$1 src=$2 tar=$3
 work=$(mktemp -d /tmp/berth-it-example-XXXXXX)
 prefix=$work/prefix
 berth="$prefix/bin/berth --config $work/berth.toml"
+reg_pid=
 cleanup() {
+  if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
   if [ -x "$prefix/bin/berth" ] && [ -f "$work/berth.toml" ]; then
     for id in $($berth ps -a -q 2>/dev/null); do $berth rm -f "$id" >/dev/null || true; done
   fi
@@ -43,6 +45,9 @@ driver = "vfs"
 
 [drivers."storage.vfs"]
 copy_xattrs = "false"
+
+[registries."docker.io"]
+blocked = true
 TOML
 
 info=$($berth info)
@@ -57,6 +62,29 @@ if $berth run --rm busybox cat /f 2>/dev/null; then echo "/f leaked between cont
 id=$($berth create busybox true)
 test -d "$work/state/plugins/storage.vfs/snapshots"
 $berth rm "$id" >/dev/null
+
+# A pull onto a driver that cannot commit onto a parent: layers unpack one after another
+# into mounted snapshots, whiteouts applied (a registry on 127.0.0.1, filled by skopeo).
+port=$((20000 + RANDOM % 30000))
+while [ -n "$(ss -ltnH "sport = :$port")" ]; do port=$((20000 + RANDOM % 30000)); done
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$work/registry" "$port" >"$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+mkdir -p "$work/l1/d" "$work/l2/d"
+echo one >"$work/l1/d/old"
+echo two >"$work/l2/d/new"
+: >"$work/l2/d/.wh.old"
+tar -C "$work/l1" -cf "$work/l1.tar" d
+tar -C "$work/l2" -cf "$work/l2.tar" d
+"$src/tests/registry/make-oci-layout.sh" "$work/oci" img "$tar" "$work/l1.tar" "$work/l2.tar" >/dev/null
+for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+skopeo copy -q --dest-tls-verify=false "oci:$work/oci:img" "docker://127.0.0.1:$port/vfs/img:1"
+$berth pull "127.0.0.1:$port/vfs/img:1" >/dev/null
+out=$($berth run --rm "127.0.0.1:$port/vfs/img:1" ls /d)
+[ "$out" = "new" ] || { echo "pulled onto vfs, /d holds: $out"; exit 1; }
+$berth rmi "127.0.0.1:$port/vfs/img:1" >/dev/null
+
 $berth rmi busybox >/dev/null
 left=$(ls -A "$work/state/plugins/storage.vfs/snapshots")
 [ -z "$left" ] || { echo "snapshots left: $left"; exit 1; }
