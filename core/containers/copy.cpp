@@ -192,7 +192,10 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
   };
   std::vector<Bind> binds;
   std::vector<volumes::Use> uses;
-  std::string caller = "cp-" + util::random_hex(6);
+  // The volumes are mounted in the container's own name (a no-op for a driver that counts
+  // it already): should this process die before unmounting, removing the container drops
+  // the reference, where a caller of its own would hold the volume forever.
+  const std::string& caller = c.id;
   if (c.running() && c.pid > 0) {
     ns = ::open(("/proc/" + std::to_string(c.pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
     if (ns < 0) return sys_error("open the mount namespace of " + c.short_id());
@@ -211,7 +214,7 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
     }
     uses = volumes::uses_of(c.spec);
     BERTH_TRY(volumes::mount_all(e, caller, uses));
-    scratch = e.config().run_root + "/" + caller;
+    scratch = e.config().run_root + "/cp-" + util::random_hex(6);
     if (Status s = fs::make_dirs(scratch, 0700); !s) {
       volumes::unmount_all(e, caller, uses);
       return s;

@@ -63,8 +63,11 @@ constexpr const char* kTemporaryPrefix = "extract-";
 
 std::string temporary_key() {
   pid_t self = ::getpid();
-  return kTemporaryPrefix + std::to_string(self) + "-" + std::to_string(util::process_start_time(self)) + "-" +
-         util::random_hex(4);
+  uint64_t start = util::process_start_time(self);
+  // Without a start time (no /proc) the owner could not be told from a stranger: such a
+  // key is never reaped.
+  if (start == 0) return kTemporaryPrefix + util::random_hex(8);
+  return kTemporaryPrefix + std::to_string(self) + "-" + std::to_string(start) + "-" + util::random_hex(4);
 }
 
 }  // namespace
@@ -98,6 +101,7 @@ Result<std::string> ImageStore::unpack_detached(const std::string& blob_digest, 
   sdk::ScopeGuard drop_snapshot([&] { (void)storage_->remove(key); });
   BERTH_ASSIGN(std::string dir, storage_->changes_dir(key));
   auto got = unpack_layer_blob(blob_path(blob_digest), {{}, dir, Whiteouts::Overlay});
+  if (!got && got.error().code == Code::Unsupported) return std::move(got).error();
   if (!got) return std::move(got).error().wrap("layer " + blob_digest);
   if (*got != diff_id) {
     return make_error(Code::InvalidArgument, "layer " + blob_digest + ": its content is " + *got +
@@ -149,6 +153,15 @@ Result<std::vector<std::string>> ImageStore::unpack_missing(const std::vector<La
   std::optional<Error> failure;
   for (size_t i = 0; i < todo.size(); ++i) {
     Result<std::string>& k = *keys[i];
+    if (!k && k.error().code == Code::Unsupported && !failure) {
+      // A layer that needs the ones below it: unpacked on them now that they are there.
+      if (Status s = unpack_layer(todo[i]->parent_chain, todo[i]->chain, todo[i]->blob_digest, todo[i]->diff_id); !s) {
+        failure = std::move(s).error();
+      } else {
+        made.push_back(todo[i]->chain);
+      }
+      continue;
+    }
     if (!k) {
       if (!failure) failure = k.error();
       continue;

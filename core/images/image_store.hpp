@@ -105,6 +105,8 @@ class ImageStore {
   // committed onto the layer below once that one is there (commit_detached, in order).
   bool can_unpack_detached() const;
   // Returns the key of the active snapshot holding the layer; nothing is left on failure.
+  // Code::Unsupported for a layer that needs its parents (images::kNeedsLowerLayers): the
+  // caller unpacks that one with unpack_layer() once the layer below is there.
   Result<std::string> unpack_detached(const std::string& blob_digest, const std::string& diff_id);
   // Makes it the snapshot `chain` over `parent_chain`; `key` is gone afterwards either way
   // (also when another process committed the same chain first).

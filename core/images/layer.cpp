@@ -289,18 +289,15 @@ bool strip_overlay_xattrs(const util::ArchiveApi* la, archive_entry* entry) {
   return true;
 }
 
-// mkdir -p of a whiteout's directory (relative to the chroot).
-void make_parents(const std::string& dir) {
-  std::string at;
-  for (const auto& c : util::split(dir, '/')) {
-    if (c.empty()) continue;
-    at += "/" + c;
-    ::mkdir(at.c_str(), 0755);
-  }
-}
-
-// Runs in the chrooted child, reading the tar from `in`. Returns an error message, or "".
+// Runs in the chrooted child, reading the tar from `in`. Returns an error message, or "";
+// kNeedsLowerLayers when a layer written alone would need what is below it (see layer.hpp).
 std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts whiteouts) {
+  // Written alone, a layer has only its own entries: a directory it does not list would be
+  // made with default attributes that hide the lower layers' (overlay takes a directory's
+  // mode and owner from the topmost layer holding it), and a hard link to a lower layer's
+  // file has no target. Such layers are left to the caller to unpack on their parents.
+  std::set<std::string> listed;
+  auto alone_ok = [&](const std::string& dir) { return whiteouts != Whiteouts::Overlay || dir.empty() || listed.count(dir) != 0; };
   archive* disk = la->archive_write_disk_new();
   la->archive_write_disk_set_options(
       disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
@@ -327,11 +324,14 @@ std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts w
     if (!clean.empty() && clean.back() == '/') clean.pop_back();
     std::string base = clean.substr(clean.rfind('/') == std::string::npos ? 0 : clean.rfind('/') + 1);
     std::string dir = clean.size() > base.size() ? clean.substr(0, clean.size() - base.size() - 1) : "";
+    if (!alone_ok(dir)) {
+      err = kNeedsLowerLayers;
+      break;
+    }
     if (base == ".wh..wh..opq") {
       std::string d = "/" + dir;
       if (whiteouts == Whiteouts::Overlay) {
         // The directory hides everything the layers below have in it.
-        make_parents(dir);
         if (::setxattr(d.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) {
           err = "mark '" + d + "' opaque: " + std::strerror(errno);
         }
@@ -349,10 +349,14 @@ std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts w
       continue;
     }
     if (util::starts_with(base, ".wh.")) {
-      std::string target = (dir.empty() ? "" : "/" + dir) + "/" + base.substr(4);
+      std::string name = base.substr(4);
+      if (name.empty() || name == "." || name == ".." || util::starts_with(name, ".wh.")) {
+        err = "layer entry '" + path + "' is a whiteout of no file";
+        break;
+      }
+      std::string target = (dir.empty() ? "" : "/" + dir) + "/" + name;
       if (whiteouts == Whiteouts::Overlay) {
         // overlay's whiteout: a 0/0 character device where the deleted path was.
-        make_parents(dir);
         (void)sdk::fs::remove_tree(target);
         if (::mknod(target.c_str(), S_IFCHR | 0000, ::makedev(0, 0)) != 0) {
           err = "write whiteout '" + path + "': " + std::strerror(errno);
@@ -365,10 +369,18 @@ std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts w
       }
       continue;
     }
+    if (const char* hl = la->archive_entry_hardlink(entry); hl != nullptr && whiteouts == Whiteouts::Overlay) {
+      std::string target = hl;
+      if (!clean_path(&target) || listed.count(target) == 0) {
+        err = kNeedsLowerLayers;
+        break;
+      }
+    }
     strip_overlay_xattrs(la, entry);
     if (la->archive_read_extract2(in, entry, disk) < ARCHIVE_WARN) {
       err = "extract '" + path + "': " + la->archive_error_string(disk);
     }
+    if (!clean.empty()) listed.insert(clean);
   }
   la->archive_write_close(disk);
   la->archive_write_free(disk);
@@ -419,7 +431,9 @@ Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerT
     if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) {
       return "chroot '" + root + "': " + std::strerror(errno);
     }
-    ::umask(0);
+    // Listed entries get their own modes (ARCHIVE_EXTRACT_PERM); a directory a layer does
+    // not list but needs is made 0755, as Docker makes it.
+    ::umask(022);
     Inflater inflater(fd, isal, la, &hash);
     archive* in = la->archive_read_new();
     la->archive_read_support_format_tar(in);
@@ -441,6 +455,7 @@ Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerT
   std::string digest = answer;
   ::munmap(page, 4096);
   if (!msg) return std::move(msg).error();
+  if (*msg == kNeedsLowerLayers) return make_error(Code::Unsupported, *msg);
   if (!msg->empty()) return make_error(Code::InvalidArgument, *msg);
   if (digest.empty()) return make_error(Code::Internal, "layer extraction gave no digest");
   return digest;

@@ -45,6 +45,12 @@ struct LayerTarget {
   Whiteouts whiteouts = Whiteouts::Apply;
 };
 
+// What unpack_layer_blob() answers (as its error's message, Code::Unsupported) for a layer
+// that cannot be written alone (Whiteouts::Overlay): one that does not list a directory it
+// puts something in, or hard-links a file of a lower layer. It must then be unpacked on a
+// mounted snapshot of the layers below.
+inline constexpr const char* kNeedsLowerLayers = "the layer needs the layers below it to be unpacked";
+
 // Extracts a layer blob (gzip, zstd, xz or plain tar; gzip through ISA-L when the library
 // is there) into `target` and returns the sha256 of its uncompressed tar (the diff id) for
 // the caller to check against the image config. The work happens in one child process,

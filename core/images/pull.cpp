@@ -109,6 +109,7 @@ struct LayerJob {
   // Set by an unpacking thread (layers unpacked apart from their parents), under the mutex.
   bool claimed = false;
   bool extracted = false;
+  bool needs_lower = false;  // could not be unpacked alone: unpacked on its parent instead
   std::string key;        // its detached snapshot, until committed
   bool unpacked = false;  // unpacked (committed) by this pull
   std::optional<Error> error;
@@ -275,6 +276,8 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
       std::lock_guard<std::mutex> l(mu);
       if (key) {
         j->key = *key;
+      } else if (key.error().code == Code::Unsupported) {
+        j->needs_lower = true;
       } else {
         j->error = std::move(key).error();
         stop = true;
@@ -317,7 +320,12 @@ Result<std::string> pull(Engine& e, const std::string& name, const TransferOptio
     if (j.present) continue;
     std::string id = short_digest(j.digest);
     Status s;
-    if (detached) {
+    bool alone;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      alone = detached && !j.needs_lower;
+    }
+    if (alone) {
       std::string key;
       {
         std::lock_guard<std::mutex> l(mu);

@@ -88,6 +88,9 @@ Status OverlayDriver::init() {
   }
   BERTH_TRY(fs::make_dirs(root_ + "/keys", 0700));
   BERTH_TRY(fs::make_dirs(root_ + "/snapshots", 0700));
+  extra_options_.clear();
+  if (fs::exists("/sys/module/overlay/parameters/redirect_dir")) extra_options_.push_back("redirect_dir=nofollow");
+  if (fs::exists("/sys/module/overlay/parameters/metacopy")) extra_options_.push_back("metacopy=off");
   return {};
 }
 
@@ -221,13 +224,15 @@ Result<std::vector<sdk::Mount>> OverlayDriver::mounts_of(const Record& rec) cons
   for (size_t i = 0; i < lowers.size(); ++i) {
     opt += (i ? ":" : "") + lowers[i];
   }
-  return std::vector<sdk::Mount>{
+  std::vector<sdk::Mount> out{
       {"overlay", "overlay", "",
-       // Renamed directories and metadata-only copy-ups would leave changes that the
-       // upper directory alone does not show (the core's diff reads it); and redirects
-       // in a layer are never followed, whatever the kernel's default.
-       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=" + index_,
-        "redirect_dir=nofollow", "metacopy=off"}}};
+       {opt, "upperdir=" + fsdir, "workdir=" + snap_dir(rec.id) + "/work", "index=" + index_}}};
+  // Renamed directories and metadata-only copy-ups would leave changes that the upper
+  // directory alone does not show (the core's diff reads it), and redirects in a layer
+  // are never followed, whatever the kernel's default: said where the kernel knows the
+  // options (metacopy= came in 4.19).
+  for (const auto& o : extra_options_) out[0].options.push_back(o);
+  return out;
 }
 
 Result<std::vector<sdk::Mount>> OverlayDriver::mounts(const std::string& key) {
@@ -352,6 +357,7 @@ Status OverlayDriver::freeze(const std::string& name, const std::string& key,
   sdk::ScopeGuard undo_child([&] {
     if (!parent_id.empty()) ::unlink((snap_dir(parent_id) + "/children/" + rec.id).c_str());
   });
+  const Record before = rec;
   if (new_parent != nullptr) rec.info.parent = *new_parent;
   rec.info.key = name;
   rec.info.kind = SnapshotKind::Committed;
@@ -360,7 +366,10 @@ Status OverlayDriver::freeze(const std::string& name, const std::string& key,
   }
   rec.info.updated_ns = now_ns();
   BERTH_TRY(store_meta(rec));
+  // Until the new key exists the snapshot is still `key`, active: its metadata says so again.
+  sdk::ScopeGuard undo_meta([&] { (void)store_meta(before); });
   BERTH_TRY(fs::write_file_atomic(key_path(name), rec.id, 0600));
+  undo_meta.dismiss();
   undo_child.dismiss();
   if (::unlink(key_path(key).c_str()) != 0) {
     return sys_error("remove key file of '" + key + "'");

@@ -70,6 +70,7 @@ class OverlayDriver final : public sdk::StorageDriver {
   Status freeze(const std::string& name, const std::string& key, const sdk::Labels& labels,
                 const std::string* new_parent);
   std::string index_ = "off";
+  std::vector<std::string> extra_options_;  // what init() found the kernel takes
   Result<Record> load_id(const std::string& id) const;
   Status store_meta(const Record& rec) const;
   Result<std::vector<sdk::Mount>> mounts_of(const Record& rec) const;

@@ -456,29 +456,35 @@ TEST_F(Registries, LayersUnpackApartAndKeepWhiteoutsAndXattrs) {
       " tar --xattrs --xattrs-include='*' -cf " + l + "/1.tar bin keep gone opq cap ux;"
       " cd " + l + "/2; : > .wh.gone; : > keep/.wh.a; : > opq/.wh..wh..opq; echo z > opq/z;"
       " tar -cf " + l + "/2.tar .wh.gone keep opq;"
-      " cd " + l + "/3; echo again > gone/again; tar -cf " + l + "/3.tar gone";
+      " cd " + l + "/3; echo again > gone/again; tar -cf " + l + "/3.tar gone;"
+      // A layer that does not list the directory it adds to: unpacked on its parents, so
+      // /keep keeps the lower layer's mode.
+      " mkdir -p " + l + "/4/keep; echo new > " + l + "/4/keep/new; tar -C " + l + "/4 --no-recursion -cf " + l +
+      "/4.tar keep/new";
+  script = "mkdir -p " + l + "/1/keep " + l + "/2/keep && chmod 0711 " + l + "/1/keep " + l + "/2/keep && " + script;
   Output made = exec({"sh", "-c", script});
   ASSERT_EQ(made.code, 0) << made.err;
   ASSERT_NE(exec({"tar", "--xattrs", "-tvf", l + "/1.tar"}).code, 1);
   std::string layout = root_ + "/wlayout";
-  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), l + "/1.tar", l + "/2.tar", l + "/3.tar"}).code, 0);
+  ASSERT_EQ(exec({kMakeLayout, layout, "img", std::string(kBusyboxTar), l + "/1.tar", l + "/2.tar", l + "/3.tar", l + "/4.tar"}).code, 0);
   ASSERT_EQ(exec({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":img", "docker://" + reg + "/test/wh:1"}).code, 0);
   std::string ref = reg + "/test/wh:1";
   Output p = berth({"pull", ref});
   ASSERT_EQ(p.code, 0) << p.err;
-  EXPECT_EQ(ok({"run", "--rm", ref, "sh", "-c", "ls /keep; ls /opq; cat /gone/again; ls /bin/sh"}), "b\nz\nagain\n/bin/sh");
+  EXPECT_EQ(ok({"run", "--rm", ref, "sh", "-c", "ls /keep; ls /opq; cat /gone/again; ls /bin/sh; stat -c %a /keep"}),
+            "b\nnew\nz\nagain\n/bin/sh\n711");
 
   // The layers' own directories, nearest first (busybox's is the last).
   std::string cid = trim(ok({"create", ref, "true"}));
   std::string lower = json::parse(ok({"inspect", cid}))[0]["GraphDriver"]["Data"]["LowerDir"];
   auto dirs = split_colons(lower);
-  ASSERT_EQ(dirs.size(), 4u) << lower;
-  EXPECT_NE(exec({"getcap", dirs[2] + "/cap"}).out.find("cap_net_raw=ep"), std::string::npos);
-  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "user.berth", dirs[2] + "/ux"}).out), "hello");
-  EXPECT_EQ(trim(exec({"getfattr", "-d", "-m", "trusted", dirs[2] + "/bin"}).out), "") << "a forged overlay xattr";
+  ASSERT_EQ(dirs.size(), 5u) << lower;
+  EXPECT_NE(exec({"getcap", dirs[3] + "/cap"}).out.find("cap_net_raw=ep"), std::string::npos);
+  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "user.berth", dirs[3] + "/ux"}).out), "hello");
+  EXPECT_EQ(trim(exec({"getfattr", "-d", "-m", "trusted", dirs[3] + "/bin"}).out), "") << "a forged overlay xattr";
   // overlay's marks in the layer above: the whiteout and the opaque directory.
-  EXPECT_EQ(trim(exec({"stat", "-c", "%F %t:%T", dirs[1] + "/gone"}).out), "character special file 0:0");
-  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "trusted.overlay.opaque", dirs[1] + "/opq"}).out), "y");
+  EXPECT_EQ(trim(exec({"stat", "-c", "%F %t:%T", dirs[2] + "/gone"}).out), "character special file 0:0");
+  EXPECT_EQ(trim(exec({"getfattr", "--only-values", "-n", "trusted.overlay.opaque", dirs[2] + "/opq"}).out), "y");
   ok({"rm", cid});
 
   // commit keeps security.capability: a copied-up file (touch) in the new layer has it.
