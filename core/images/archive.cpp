@@ -342,7 +342,10 @@ Result<std::vector<std::string>> load(Engine& e, int fd) {
     if (!strings || diff_ids.size() != f.layer_paths.size()) {
       return make_error(Code::InvalidArgument, "the image config of the archive does not match its layers");
     }
-    BERTH_ASSIGN(std::string config_digest, store.put_blob(config_text));
+    std::string config_digest = util::sha256_digest(config_text);
+    bool new_config = !store.has_blob(config_digest);
+    BERTH_TRY(store.put_blob(config_text).status());
+    if (new_config) made_blobs.push_back(config_digest);  // a refused archive leaves none
     NewImage image;
     image.config_digest = config_digest;
     image.created_ns = util::now_ns();

@@ -605,17 +605,23 @@ TEST_F(Registries, SaveAndLoadBothFormats) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("but the image config says"), std::string::npos) << bad.err;
   EXPECT_NE(berth({"image", "inspect", "skopeo/dock:1"}).code, 0);
-  // The oci-archive with a layer blob whose content is not its name: its manifest (kept as
-  // it is) would lie, so the load is refused before anything is unpacked.
+  // An OCI archive (a layout never loaded, so its config is new) with a layer blob whose
+  // content is not its name: its manifest (kept as it is) would lie, so the load is
+  // refused before anything is unpacked, and leaves no blob.
   std::string otampered = root_ + "/otampered";
-  exec({"mkdir", "-p", otampered});
-  exec({"tar", "-C", otampered, "-xf", root_ + "/o.tar"});
+  exec({"mkdir", "-p", root_ + "/fresh"});
+  write_file(root_ + "/fresh/f", random_suffix() + "\n");
+  exec({"tar", "-C", root_ + "/fresh", "-cf", root_ + "/fresh.tar", "f"});
+  ASSERT_EQ(exec({kMakeLayout, otampered, "fresh", std::string(kBusyboxTar), root_ + "/fresh.tar"}).code, 0);
   std::string mdigest = json::parse(read_file(otampered + "/index.json"))["manifests"][0]["digest"];
   json om = json::parse(read_file(otampered + "/blobs/sha256/" + mdigest.substr(7)));
   std::string lblob = otampered + "/blobs/sha256/" + om["layers"][1]["digest"].get<std::string>().substr(7);
   exec({"sh", "-c", "gzip -n -c " + tampered + "/" + second + " > " + lblob});
   exec({"sh", "-c", "cd " + otampered + " && tar -cf ../otampered.tar *"});
+  auto blob_count = [&] { return trim(exec({"sh", "-c", "ls " + state_ + "/images/blobs/sha256 | wc -l"}).out); };
+  std::string blobs_before = blob_count();
   Output obad = berth({"load", "-i", root_ + "/otampered.tar"});
+  EXPECT_EQ(blob_count(), blobs_before) << "a refused archive leaves no blob";
   EXPECT_EQ(obad.code, 1);
   EXPECT_NE(obad.err.find("the archive's manifest names layer " + om["layers"][1]["digest"].get<std::string>() +
                           ", but that blob's content is sha256:"),
