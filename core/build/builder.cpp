@@ -28,6 +28,7 @@
 #include "images/commit.hpp"
 #include "images/image_store.hpp"
 #include "images/layer.hpp"
+#include "runtime/spawn.hpp"
 #include "images/pull.hpp"
 #include "images/reference.hpp"
 #include "registry/http.hpp"
@@ -365,7 +366,7 @@ Status copy_into_snapshot(const std::vector<sdk::Mount>& mounts, const std::stri
                           const dockerignore::Matcher* ignore) {
   BERTH_ASSIGN(const util::ArchiveApi* la, util::archive_api());
   BERTH_ASSIGN(std::string msg, util::run_forked([&]() -> std::string {
-    std::string err = images::mount_privately(mounts, scratch);
+    std::string err = runtime::mount_privately(mounts, scratch);
     if (!err.empty()) return err;
     if (Status m = sdk::apply_mounts(src_mounts, src_scratch); !m) return m.error().what();
     // The source is opened before the chroot: afterwards only the snapshot is reachable.

@@ -19,7 +19,7 @@
 #include "containers/container.hpp"
 #include "engine.hpp"
 #include "images/diff.hpp"
-#include "images/layer.hpp"
+#include "runtime/spawn.hpp"
 #include "util/lazy_libs.hpp"
 #include "volumes/volumes.hpp"
 #include "util/util.hpp"
@@ -176,6 +176,47 @@ Status place(const std::string& dest, bool src_is_dir, bool contents, const std:
   return {};
 }
 
+// A volume or bind of a stopped container, as its spec records it.
+struct Bind {
+  std::string source, destination;
+  bool rw = true;
+};
+
+// In the forked helper: the stopped container's root mounted at `scratch` in a private
+// mount namespace, entered with chroot, its binds and volumes over it. Each source is taken
+// before the chroot and placed after it, so that a symlink in the container's file system
+// resolves inside it, never to a host path. "" or why not.
+std::string enter_stopped_root(const std::vector<sdk::Mount>& mounts, const std::string& scratch,
+                               const std::vector<Bind>& binds) {
+  std::string err = runtime::mount_privately(mounts, scratch);
+  if (!err.empty()) return err;
+  std::vector<int> trees;
+  for (const auto& b : binds) {
+    int t = ::open_tree(AT_FDCWD, b.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (t < 0) return "mount " + b.source + ": " + std::strerror(errno);
+    trees.push_back(t);
+  }
+  if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
+    return std::string("enter the container's root: ") + std::strerror(errno);
+  }
+  for (size_t i = 0; i < binds.size(); ++i) {
+    const std::string& at = binds[i].destination;
+    struct stat st {};
+    if (::fstat(trees[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
+      (void)fs::make_dirs(dir_name(at), 0755);
+      int fd = ::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) ::close(fd);
+    } else {
+      (void)fs::make_dirs(at, 0755);
+    }
+    if (::move_mount(trees[i], "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0 ||
+        (!binds[i].rw && ::mount(nullptr, at.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)) {
+      return "mount " + binds[i].source + " on " + at + ": " + std::strerror(errno);
+    }
+  }
+  return "";
+}
+
 // Runs `work` in a child that sees the container's file system at "/". Its error text comes
 // back through a pipe.
 // `after_fork` runs in this process once the child exists (threads are started only
@@ -186,10 +227,6 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
   std::vector<sdk::Mount> mounts;
   std::string scratch;
   // A stopped container's volumes and binds, mounted over its root as a run would.
-  struct Bind {
-    std::string source, destination;
-    bool rw = true;
-  };
   std::vector<Bind> binds;
   std::vector<volumes::Use> uses;
   // The volumes are mounted in the container's own name (a no-op for a driver that counts
@@ -231,38 +268,8 @@ Status in_container(Engine& e, const Container& c, const std::function<std::stri
                                         if (::setns(ns, CLONE_NEWNS) != 0 || ::chdir("/") != 0) {
                                           return std::string("enter the container: ") + std::strerror(errno);
                                         }
-                                      } else {
-                                        std::string err = images::mount_privately(mounts, scratch);
-                                        if (!err.empty()) return err;
-                                        // Each source is taken before the chroot and placed after it, so
-                                        // that a symlink in the container's file system resolves inside
-                                        // it, never to a host path.
-                                        std::vector<int> trees;
-                                        for (const auto& b : binds) {
-                                          int t = ::open_tree(AT_FDCWD, b.source.c_str(),
-                                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-                                          if (t < 0) return "mount " + b.source + ": " + std::strerror(errno);
-                                          trees.push_back(t);
-                                        }
-                                        if (::chroot(scratch.c_str()) != 0 || ::chdir("/") != 0) {
-                                          return std::string("enter the container's root: ") + std::strerror(errno);
-                                        }
-                                        for (size_t i = 0; i < binds.size(); ++i) {
-                                          const std::string& at = binds[i].destination;
-                                          struct stat st {};
-                                          if (::fstat(trees[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
-                                            (void)fs::make_dirs(dir_name(at), 0755);
-                                            int fd = ::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-                                            if (fd >= 0) ::close(fd);
-                                          } else {
-                                            (void)fs::make_dirs(at, 0755);
-                                          }
-                                          if (::move_mount(trees[i], "", AT_FDCWD, at.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0 ||
-                                              (!binds[i].rw && ::mount(nullptr, at.c_str(), nullptr,
-                                                                       MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)) {
-                                            return "mount " + binds[i].source + " on " + at + ": " + std::strerror(errno);
-                                          }
-                                        }
+                                      } else if (std::string err = enter_stopped_root(mounts, scratch, binds); !err.empty()) {
+                                        return err;
                                       }
                                       return work();
                                     },

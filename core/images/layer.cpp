@@ -22,6 +22,7 @@
 
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/mount.hpp"
+#include "runtime/spawn.hpp"
 #include "util/util.hpp"
 
 namespace berth::images {
@@ -389,13 +390,6 @@ std::string extract_entries(archive* in, const util::ArchiveApi* la, Whiteouts w
 
 }  // namespace
 
-std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::string& dir) {
-  if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare mount namespace: ") + std::strerror(errno);
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return std::string("make / private: ") + std::strerror(errno);
-  if (Status s = sdk::apply_mounts(mounts, dir); !s) return s.error().what();
-  return "";
-}
-
 Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerTarget& target) {
   // Everything the child needs is loaded, opened and initialised here: it may be forked
   // while other threads (downloads) run, and then must take no lock another thread could
@@ -425,7 +419,7 @@ Result<std::string> unpack_layer_blob(const std::string& blob_path, const LayerT
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) return "the process that started this extraction has ended";
     std::string root = target.dir;
     if (!target.mounts.empty()) {
-      std::string err = mount_privately(target.mounts, target.dir);
+      std::string err = runtime::mount_privately(target.mounts, target.dir);
       if (!err.empty()) return err;
     }
     if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) {

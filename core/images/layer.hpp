@@ -12,10 +12,6 @@
 
 namespace berth::images {
 
-// For a forked helper: a private mount namespace of its own with `mounts` applied at
-// `dir` (they vanish with the process; nothing reaches the host). "" or why not.
-std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::string& dir);
-
 struct NormalizedLayer {
   std::string diff_id;  // sha256:<hex> of the uncompressed tar written
   int64_t size = 0;     // bytes of file content

@@ -895,4 +895,11 @@ int capability_number(const std::string& name) {
   return -1;
 }
 
+std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::string& dir) {
+  if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare mount namespace: ") + std::strerror(errno);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return std::string("make / private: ") + std::strerror(errno);
+  if (Status s = sdk::apply_mounts(mounts, dir); !s) return s.error().what();
+  return "";
+}
+
 }  // namespace berth::runtime

@@ -121,4 +121,8 @@ struct ExecConfig {
 // cannot be run (Docker's exec code), 125 for an engine error.
 Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure);
 
+// For a forked helper: a private mount namespace of its own with `mounts` applied at
+// `dir` (they vanish with the process; nothing reaches the host). "" or why not.
+std::string mount_privately(const std::vector<sdk::Mount>& mounts, const std::string& dir);
+
 }  // namespace berth::runtime

@@ -166,22 +166,33 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-uint64_t process_start_time(pid_t pid) {
-  if (pid <= 0) return 0;
+namespace {
+
+// /proc/<pid>/stat from the field after the command name (which is in parentheses and may
+// hold spaces), into `buf`; nullptr if the process is gone.
+const char* stat_fields(pid_t pid, char (&buf)[1024]) {
+  if (pid <= 0) return nullptr;
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
-  char buf[1024];
+  if (f == nullptr) return nullptr;
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   std::fclose(f);
   buf[n] = '\0';
-  // The command name is in parentheses and may hold spaces: count fields after the last ')'.
-  char* p = std::strrchr(buf, ')');
+  const char* p = std::strrchr(buf, ')');
+  return p == nullptr ? nullptr : p + 1;
+}
+
+}  // namespace
+
+uint64_t process_start_time(pid_t pid) {
+  char buf[1024];
+  const char* p = stat_fields(pid, buf);
   if (p == nullptr) return 0;
+  std::string rest = p;  // field 3 onwards
   int field = 2;
   char* save = nullptr;
-  for (char* tok = strtok_r(p + 1, " ", &save); tok != nullptr; tok = strtok_r(nullptr, " ", &save)) {
+  for (char* tok = strtok_r(rest.data(), " ", &save); tok != nullptr; tok = strtok_r(nullptr, " ", &save)) {
     ++field;
     if (field == 3 && tok[0] == 'Z') return 0;  // a zombie has finished
     if (field == 22) return std::strtoull(tok, nullptr, 10);
@@ -190,19 +201,11 @@ uint64_t process_start_time(pid_t pid) {
 }
 
 pid_t parent_pid(pid_t pid) {
-  if (pid <= 0) return 0;
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
   char buf[1024];
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  char* p = std::strrchr(buf, ')');
+  const char* p = stat_fields(pid, buf);
   char state = 0;
   int ppid = 0;
-  if (p == nullptr || std::sscanf(p + 1, " %c %d", &state, &ppid) != 2) return 0;
+  if (p == nullptr || std::sscanf(p, " %c %d", &state, &ppid) != 2) return 0;
   return static_cast<pid_t>(ppid);
 }
 

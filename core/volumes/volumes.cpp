@@ -12,7 +12,7 @@
 
 #include "berth/sdk/fs.hpp"
 #include "berth/sdk/mount.hpp"
-#include "images/layer.hpp"
+#include "runtime/spawn.hpp"
 
 #include "util/util.hpp"
 
@@ -177,7 +177,7 @@ Status copy_up(const json& spec, const std::vector<sdk::Mount>& root_mounts) {
   std::string root = tmpl;
   // The image's root is mounted only in the helper's own mount namespace.
   auto msg = util::run_forked([&]() -> std::string {
-    std::string err = images::mount_privately(root_mounts, root);
+    std::string err = runtime::mount_privately(root_mounts, root);
     if (!err.empty()) return err;
     bool ok = true;
     for (const auto& [dst, data] : todo) {
