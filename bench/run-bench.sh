@@ -67,14 +67,19 @@ timing=$work/timing
 for ((i = 0; i < 15; i++)); do
   BERTH_TIMING=$timing.$i $berth run --rm --network none busybox true
 done
-# Lines are "<pid> <ns> <phase> [<faults> faults]"; phases are matched by their position.
+# Lines are "<pid> <ns> <phase> [<faults> faults <cpu ns> cpu]"; phases are matched by
+# their position. Per line: the offset from main(), and that process's page faults and CPU
+# time (ms) since its previous mark (for a process's first mark: since it began).
 phases=$(for f in "$timing".*; do
-  awk 'NR==1{s=$2} {f=$NF=="faults]"?$(NF-1):"?"; sub(/^\[/,"",f); line=$0; sub(/ \[[0-9]+ faults\]$/,"",line);
-        printf "%d\t%s\t%.2f\t%s\n", NR, substr(line, index(line,$3)), ($2-s)/1e6, f}' "$f"
-done | sort -t$'\t' -k1,1n -k3,3n | awk -F'\t' '
-  function flush() { if (n) printf "| %s | %s | %s |\n", name, v[int((n+1)/2)], pf[int((n+1)/2)] }
+  awk 'NR==1{s=$2}
+       { pid=$1; c=$(NF-1); pf=$(NF-3); sub(/^\[/,"",pf); line=$0; sub(/ \[[0-9]+ faults [0-9]+ cpu\]$/,"",line);
+         dc=(pid in lc)?(c-lc[pid])/1e6:c/1e6; df=(pid in lf)?pf-lf[pid]:pf; lc[pid]=c; lf[pid]=pf;
+         printf "%d\t%s\t%.2f\t%d\t%.2f\n", NR, substr(line, index(line,$3)), ($2-s)/1e6, df, dc}' "$f"
+done | sort -t$'\t' -k1,1n -s | awk -F'\t' '
+  function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((n + 1) / 2)] }
+  function flush() { if (n) printf "| %s | %.2f | %d | %.2f |\n", name, med(v, n), med(pf, n), med(cp, n) }
   $1 != cur { flush(); cur=$1; name=$2; n=0 }
-  { v[++n]=$3; pf[n]=$4 }
+  { v[++n]=$3; pf[n]=$4; cp[n]=$5 }
   END { flush() }')
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cat <<MD
@@ -91,10 +96,12 @@ $rounds interleaved rounds each, milliseconds (median / p90):
 
 berth vs runc: $(awk -v b="$b_med" -v r="$r_med" 'BEGIN{printf "%.2fx", r/b}') faster.
 
-Where berth's time goes (median offset from the CLI's main(), BERTH_TIMING; process
-start-up before main() and exit after the last line are not in it):
+Where berth's time goes (BERTH_TIMING): each phase's median offset from the CLI's main(),
+and the page faults and CPU time its process spent since its previous mark (a process's
+first line: since it began, so the CLI's includes exec and everything before main()).
+Exit after the last line is not in it.
 
-| phase | ms | page faults so far (that process) |
-|---|---|---|
+| phase | ms | page faults | CPU ms |
+|---|---|---|---|
 $phases
 MD

@@ -13,7 +13,9 @@ Result<std::unique_ptr<Engine>> Engine::open(config::HostConfig cfg, sdk::Logger
   BERTH_TRY(sdk::fs::make_dirs(e->cfg_.state_root, 0711));
   BERTH_TRY(sdk::fs::make_dirs(e->cfg_.run_root, 0711));
   BERTH_TRY(e->reopen_db());
+  util::timing_mark("engine: database open");
   BERTH_ASSIGN(e->storage_, e->plugins_->storage(e->cfg_.storage_driver));
+  util::timing_mark("engine: storage driver ready");
   e->images_ = std::make_unique<images::ImageStore>(e->db_.get(), e->storage_.get(),
                                                     e->cfg_.state_root + "/images",
                                                     e->cfg_.run_root + "/scratch");

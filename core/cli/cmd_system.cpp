@@ -59,7 +59,6 @@ int cmd_info(Cli& cli, const std::vector<std::string>& args) {
   std::cout << " Images: " << (imgs ? imgs->size() : 0) << "\n";
   std::cout << " Server Version: " << BERTH_VERSION << "\n";
   std::cout << " Storage Driver: " << cfg.storage_driver << "\n";
-  std::cout << "  Backing Filesystem: " << sdk::fs::fs_type_name(cfg.state_root) << "\n";
   auto status = e->storage().status();
   for (const auto& [k, v] : status) std::cout << "  " << k << ": " << v << "\n";
   std::cout << " Logging Driver: json-file\n";

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "berth/sdk/fs.hpp"
@@ -76,45 +77,191 @@ PluginHost::~PluginHost() {
   impl_->storages.clear();
 }
 
+namespace {
+
+// The listing cache (see plugin_host.hpp): what each plugin file was found to provide when
+// it was last loaded in full, keyed by everything that could change the answer.
+constexpr int kCacheFormat = 1;
+
+std::string file_key(const struct stat& st) {
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+}
+
+std::string build_key() {
+  return std::to_string(BERTH_SDK_ABI) + " " + BERTH_SDK_BUILD_FINGERPRINT + " " + BERTH_VERSION;
+}
+
+}  // namespace
+
+std::string PluginHost::options_of(const std::string& kind, const std::string& name) const {
+  nlohmann::json j = impl_->context_for(kind, name).options;
+  return j.dump();
+}
+
+void PluginHost::read_cache() {
+  cache_.clear();
+  if (impl_->cfg.run_root.empty()) return;
+  auto text = sdk::fs::read_file(impl_->cfg.run_root + "/plugins.json");
+  if (!text) return;
+  // A cache that cannot be read is no cache: every plugin is then loaded in full.
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || j.value("format", 0) != kCacheFormat || j.value("build", "") != build_key()) return;
+  try {
+    for (const auto& [path, e] : j.at("plugins").items()) {
+      Cached c;
+      c.file = e.at("file").get<std::string>();
+      c.name = e.at("name").get<std::string>();
+      c.version = e.at("version").get<std::string>();
+      for (const auto& d : e.at("drivers")) {
+        c.drivers.push_back({d.at("kind").get<std::string>(), d.at("name").get<std::string>()});
+        c.options.push_back(d.at("options").get<std::string>());
+      }
+      if (!c.drivers.empty()) cache_[path] = std::move(c);
+    }
+  } catch (const std::exception&) {
+    cache_.clear();
+  }
+}
+
+void PluginHost::write_cache() {
+  if (impl_->cfg.run_root.empty()) return;
+  nlohmann::json plugins = nlohmann::json::object();
+  for (const auto& [path, c] : cache_) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || file_key(st) != c.file) continue;  // gone or changed
+    nlohmann::json drivers = nlohmann::json::array();
+    for (size_t i = 0; i < c.drivers.size(); ++i) {
+      drivers.push_back({{"kind", c.drivers[i].kind}, {"name", c.drivers[i].name}, {"options", c.options[i]}});
+    }
+    plugins[path] = {{"file", c.file}, {"name", c.name}, {"version", c.version}, {"drivers", drivers}};
+  }
+  nlohmann::json j = {{"format", kCacheFormat}, {"build", build_key()}, {"plugins", plugins}};
+  // Best effort: without the file the next command loads every plugin, as the first did.
+  if (sdk::fs::make_dirs(impl_->cfg.run_root, 0711)) {
+    (void)sdk::fs::write_file_atomic(impl_->cfg.run_root + "/plugins.json", j.dump(), 0600,
+                                     sdk::fs::Durability::Atomic);
+  }
+}
+
 Status PluginHost::load_configured() {
+  std::vector<std::string> files;
   for (const auto& dir : impl_->cfg.plugin_dirs) {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
       return sys_error("plugin directory '" + dir + "'");
     }
-    std::vector<std::string> files;
+    std::vector<std::string> found;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
       if (n.size() > 3 && n.compare(n.size() - 3, 3, ".so") == 0) {
-        files.push_back(dir + "/" + n);
+        found.push_back(dir + "/" + n);
       }
     }
     ::closedir(d);
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      BERTH_TRY(load_file(f));
-    }
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
   }
-  for (const auto& p : impl_->cfg.plugin_paths) {
-    BERTH_TRY(load_file(p));
+  files.insert(files.end(), impl_->cfg.plugin_paths.begin(), impl_->cfg.plugin_paths.end());
+
+  read_cache();
+  bool changed = false;
+  for (const auto& f : files) {
+    struct stat st {};
+    std::string canonical;
+    BERTH_TRY(check_file(f, &st, &canonical));
+    if (impl_->loaded_paths.count(canonical) != 0) continue;
+    if (list_from_cache(f, canonical, st)) continue;
+    BERTH_TRY(load_file(f));
+    changed = true;
   }
+  if (changed) write_cache();
   return {};
+}
+
+Status PluginHost::check_file(const std::string& path, struct stat* st, std::string* canonical) const {
+  if (::stat(path.c_str(), st) != 0) {
+    return refuse(path, "file does not exist");
+  }
+  if (!S_ISREG(st->st_mode)) {
+    return refuse(path, "not a regular file");
+  }
+  char real[PATH_MAX];
+  *canonical = ::realpath(path.c_str(), real) != nullptr ? real : path;
+  return {};
+}
+
+// A plugin this berth loaded in full before, from the same file with the same options for
+// its drivers, is listed without loading it; its library is opened when one of its drivers
+// is first asked for. Anything that differs (or a name another plugin took since) loads it
+// in full, so every refusal still happens here.
+bool PluginHost::list_from_cache(const std::string& path, const std::string& canonical, const struct stat& st) {
+  auto it = cache_.find(canonical);
+  if (it == cache_.end() || it->second.file != file_key(st)) return false;
+  const Cached& c = it->second;
+  std::set<std::string> own;
+  for (size_t i = 0; i < c.drivers.size(); ++i) {
+    const auto& d = c.drivers[i];
+    if (impl_->taken(d.kind, d.name) || !own.insert(d.kind + "/" + d.name).second) return false;
+    if (options_of(d.kind, d.name) != c.options[i]) return false;
+  }
+  for (const auto& d : c.drivers) {
+    if (d.kind == sdk::kNetworkKind) impl_->networks[d.name] = {nullptr, false, canonical};
+    else if (d.kind == sdk::kVolumeKind) impl_->volumes[d.name] = {nullptr, false, canonical};
+    else impl_->storages[d.name] = {nullptr, false, canonical};
+  }
+  impl_->loaded_paths.insert(canonical);
+  plugins_.push_back({path, c.name, c.version, c.drivers, false});
+  return true;
 }
 
 Status PluginHost::load_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return refuse(path, "file does not exist");
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return refuse(path, "not a regular file");
-  }
-  char real[PATH_MAX];
-  std::string canonical = ::realpath(path.c_str(), real) != nullptr ? real : path;
+  std::string canonical;
+  BERTH_TRY(check_file(path, &st, &canonical));
   if (impl_->loaded_paths.count(canonical) != 0) {
     return {};  // named twice (a plugin dir and [[plugins]]): load once
   }
+  BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical));
+  impl_->loaded_paths.insert(canonical);
+  Cached c{file_key(st), loaded.name, loaded.version, loaded.drivers, {}};
+  for (const auto& d : loaded.drivers) c.options.push_back(options_of(d.kind, d.name));
+  cache_[canonical] = std::move(c);
+  plugins_.push_back(std::move(loaded));
+  return {};
+}
 
+Status PluginHost::open_listed(const std::string& canonical) {
+  auto pl = std::find_if(plugins_.begin(), plugins_.end(), [&](const LoadedPlugin& p) {
+    char real[PATH_MAX];
+    return !p.opened && (p.path == canonical || (::realpath(p.path.c_str(), real) != nullptr && canonical == real));
+  });
+  if (pl == plugins_.end()) return {};
+  // Its listed drivers give way to the real ones; were the file to provide others now,
+  // nothing of it is kept and the next command reloads it in full.
+  auto drop = [&](auto& slots) {
+    for (auto it = slots.begin(); it != slots.end();) {
+      it = it->second.plugin_path == canonical && !it->second.driver ? slots.erase(it) : std::next(it);
+    }
+  };
+  drop(impl_->networks);
+  drop(impl_->volumes);
+  drop(impl_->storages);
+  auto opened = open_file(pl->path, canonical);
+  if (opened && opened->drivers != pl->drivers) {
+    opened = refuse(pl->path, "its drivers changed while berth was running (run the command again)");
+  }
+  if (!opened) {
+    cache_.erase(canonical);
+    write_cache();
+    return std::move(opened).error();
+  }
+  pl->opened = true;
+  return {};
+}
+
+Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::string& canonical) {
   // Is it a berth plugin? Read the alias section without running any of its code.
   try {
     boost::dll::library_info info(path, false);
@@ -202,19 +349,19 @@ Status PluginHost::load_file(const std::string& path) {
         if (!r) return fail(r.error().what());
         networks[name] = {std::shared_ptr<sdk::NetworkDriver>(
                               r->release(), [lib](sdk::NetworkDriver* p) { delete p; }),
-                          false, path};
+                          false, canonical};
       } else if (kind == sdk::kVolumeKind) {
         auto r = d.volume(ctx);
         if (!r) return fail(r.error().what());
         volumes[name] = {std::shared_ptr<sdk::VolumeDriver>(
                              r->release(), [lib](sdk::VolumeDriver* p) { delete p; }),
-                         false, path};
+                         false, canonical};
       } else {
         auto r = d.storage(ctx);
         if (!r) return fail(r.error().what());
         storages[name] = {std::shared_ptr<sdk::StorageDriver>(
                               r->release(), [lib](sdk::StorageDriver* p) { delete p; }),
-                          false, path};
+                          false, canonical};
       }
     } catch (const std::exception& e) {
       return fail(std::string("factory threw: ") + e.what());
@@ -227,9 +374,7 @@ Status PluginHost::load_file(const std::string& path) {
   impl_->volumes.merge(volumes);
   impl_->storages.merge(storages);
   impl_->libraries.push_back(lib);
-  impl_->loaded_paths.insert(canonical);
-  plugins_.push_back(std::move(loaded));
-  return {};
+  return loaded;
 }
 
 namespace {
@@ -254,17 +399,27 @@ Result<std::shared_ptr<T>> get_driver(std::map<std::string, Slot<T>>& slots, con
   }
   return it->second.driver;
 }
+
+// The plugin to open before a listed driver (one not constructed yet) is handed out.
+template <typename T>
+std::string listed_plugin(const std::map<std::string, Slot<T>>& slots, const std::string& name) {
+  auto it = slots.find(name);
+  return it != slots.end() && !it->second.driver ? it->second.plugin_path : "";
+}
 }  // namespace
 
 Result<std::shared_ptr<sdk::NetworkDriver>> PluginHost::network(const std::string& name) {
+  if (auto p = listed_plugin(impl_->networks, name); !p.empty()) BERTH_TRY(open_listed(p));
   return get_driver(impl_->networks, name, "network", impl_->context_for(sdk::kNetworkKind, name));
 }
 
 Result<std::shared_ptr<sdk::VolumeDriver>> PluginHost::volume(const std::string& name) {
+  if (auto p = listed_plugin(impl_->volumes, name); !p.empty()) BERTH_TRY(open_listed(p));
   return get_driver(impl_->volumes, name, "volume", impl_->context_for(sdk::kVolumeKind, name));
 }
 
 Result<std::shared_ptr<sdk::StorageDriver>> PluginHost::storage(const std::string& name) {
+  if (auto p = listed_plugin(impl_->storages, name); !p.empty()) BERTH_TRY(open_listed(p));
   return get_driver(impl_->storages, name, "storage", impl_->context_for(sdk::kStorageKind, name));
 }
 

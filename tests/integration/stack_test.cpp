@@ -1,6 +1,7 @@
 // The per-host stack through the CLI: plugins the TOML names, refusals, `info`, `version`,
 // configuration files and their errors.
 
+#include <filesystem>
 #include <regex>
 
 #include "harness.hpp"
@@ -46,6 +47,22 @@ TEST_F(Stack, RefusesADriverNameAlreadyTaken) {
 
 TEST_F(Stack, RefusesAPluginWhoseFactoryThrows) {
   expect_refused(plugin("throwing-factory"), "boom from the test plugin");
+}
+
+// Commands after the first list known plugins from a cache and open them on use
+// (plugin_host.hpp); a file replaced since is checked in full again, at load.
+TEST_F(Stack, APluginReplacedBetweenCommandsIsRefusedAtLoad) {
+  std::string copy = root_ + "/extra.so";
+  std::filesystem::copy_file(plugin("extra-network"), copy);
+  configure("\n[[plugins]]\npath = \"" + copy + "\"\n");
+  for (int i = 0; i < 2; ++i) {
+    std::string info = ok({"info"});
+    EXPECT_NE(info.find(copy + "\n   Plugin: extra-network 2.5.0\n   network: quiet"), std::string::npos) << info;
+  }
+  EXPECT_TRUE(exists(run_ + "/plugins.json"));
+  std::filesystem::copy_file(plugin("not-berth"), copy + ".new");
+  std::filesystem::rename(copy + ".new", copy);
+  expect_refused(copy, "not a berth plugin");
 }
 
 TEST_F(Stack, InfoShowsTheStack) {

@@ -1,8 +1,12 @@
 // The plugin host's handshake, against real shared objects built for these tests.
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "berth/sdk/plugin.hpp"
+#include "berth/sdk/fs.hpp"
 #include "plugin_host/plugin_host.hpp"
 #include "util/util.hpp"
 
@@ -101,6 +105,111 @@ TEST_F(PluginHostTest, ThrowingFactoryRegistersNothingOfThePlugin) {
   // The host still works, and a good plugin still loads after a refusal.
   EXPECT_TRUE(host_->load_file(test_plugin("extra-network")));
   EXPECT_TRUE(host_->network("quiet"));
+}
+
+// The listing cache (plugin_host.hpp). A plugin's file is copied into a directory of the
+// test's own so that replacing it touches nothing shared.
+class PluginCacheTest : public PluginHostTest {
+ protected:
+  void SetUp() override {
+    PluginHostTest::SetUp();
+    dir_ = cfg_.run_root + "/../plugins";
+    std::filesystem::create_directories(dir_);
+    copy_ = dir_ + "/extra.so";
+    std::filesystem::copy_file(test_plugin("extra-network"), copy_);
+    cfg_.plugin_dirs = {dir_};
+  }
+  // Whether the library is mapped in this process now.
+  bool mapped(const std::string& path) {
+    void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (h != nullptr) ::dlclose(h);
+    return h != nullptr;
+  }
+  // A command's host: loads what the configuration names, as Engine::open does.
+  std::unique_ptr<plugin_host::PluginHost> command_host(Status* loaded) {
+    auto h = std::make_unique<plugin_host::PluginHost>(cfg_, &log_);
+    *loaded = h->load_configured();
+    return h;
+  }
+  // Replaced as an upgrade replaces a file: a new inode renamed over the old name.
+  void replace_with(const std::string& source) {
+    std::filesystem::copy_file(source, copy_ + ".new");
+    std::filesystem::rename(copy_ + ".new", copy_);
+  }
+  std::string dir_, copy_;
+};
+
+TEST_F(PluginCacheTest, AKnownPluginIsListedAndOpenedOnFirstUse) {
+  Status first;
+  auto a = command_host(&first);
+  ASSERT_TRUE(first) << first.error().what();
+  ASSERT_TRUE(a->plugins()[0].opened);  // new to the cache: loaded in full
+  EXPECT_TRUE(mapped(copy_));
+  a.reset();
+  ASSERT_FALSE(mapped(copy_));
+  ASSERT_TRUE(std::filesystem::exists(cfg_.run_root + "/plugins.json"));
+
+  Status second;
+  auto b = command_host(&second);
+  ASSERT_TRUE(second) << second.error().what();
+  ASSERT_EQ(b->plugins().size(), 1u);
+  EXPECT_EQ(b->plugins()[0].name, "extra-network");
+  EXPECT_EQ(b->plugins()[0].version, "2.5.0");
+  EXPECT_FALSE(b->plugins()[0].opened);
+  EXPECT_EQ(b->network_driver_names(), (std::vector<std::string>{"quiet"}));
+  EXPECT_FALSE(mapped(copy_)) << "a listed plugin's library was opened at load";
+  auto quiet = b->network("quiet");
+  ASSERT_TRUE(quiet) << quiet.error().what();
+  EXPECT_EQ((*quiet)->name(), "quiet");
+  EXPECT_TRUE(b->plugins()[0].opened);
+  EXPECT_TRUE(mapped(copy_));
+}
+
+TEST_F(PluginCacheTest, AReplacedFileIsCheckedAgainAtLoad) {
+  Status first;
+  (void)command_host(&first);
+  ASSERT_TRUE(first) << first.error().what();
+  replace_with(test_plugin("not-berth"));
+  Status second;
+  auto b = command_host(&second);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().what().find("plugin '" + copy_ + "': not a berth plugin"), std::string::npos)
+      << second.error().what();
+  EXPECT_TRUE(b->network_driver_names().empty());
+}
+
+TEST_F(PluginCacheTest, ADriverNameTakenSinceIsRefusedAtLoad) {
+  Status first;
+  (void)command_host(&first);
+  ASSERT_TRUE(first) << first.error().what();
+  // Another plugin, sorted before it, now provides "quiet" too.
+  std::filesystem::copy_file(test_plugin("extra-network"), dir_ + "/another.so");
+  Status second;
+  (void)command_host(&second);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().what().find("plugin '" + copy_ + "': driver name 'quiet' (berth.network.v1) is already taken"),
+            std::string::npos)
+      << second.error().what();
+}
+
+TEST_F(PluginCacheTest, AListedPluginThatNoLongerOpensSaysWhyAndLeavesTheCache) {
+  Status first;
+  (void)command_host(&first);
+  ASSERT_TRUE(first) << first.error().what();
+  Status second;
+  auto b = command_host(&second);
+  ASSERT_TRUE(second) << second.error().what();
+  ASSERT_FALSE(b->plugins()[0].opened);
+  // Replaced between this command's load and its first use of the driver.
+  replace_with(test_plugin("wrong-abi"));
+  auto quiet = b->network("quiet");
+  ASSERT_FALSE(quiet);
+  EXPECT_NE(quiet.error().what().find("plugin '" + copy_ + "': built for SDK ABI version 999"), std::string::npos)
+      << quiet.error().what();
+  EXPECT_TRUE(b->network_driver_names().empty());
+  auto text = sdk::fs::read_file(cfg_.run_root + "/plugins.json");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->find(copy_), std::string::npos) << *text;
 }
 
 TEST_F(PluginHostTest, UnknownDriverNamesWhatIsLoaded) {
