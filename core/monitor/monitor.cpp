@@ -49,6 +49,21 @@ void close_inherited(std::vector<int> keep) {
   ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
+// A part of the spec by reference (an empty object when missing): in a process just forked
+// every copy's allocations fault on pages shared with the CLI, most of a millisecond for
+// the spec's three parts.
+const json& part(const json& spec, const char* key) {
+  static const json empty = json::object();
+  auto it = spec.find(key);
+  return it != spec.end() && it->is_object() ? *it : empty;
+}
+
+const json& list(const json& spec, const char* key) {
+  static const json empty = json::array();
+  auto it = spec.find(key);
+  return it != spec.end() && it->is_array() ? *it : empty;
+}
+
 }  // namespace
 
 void monitor_main(Engine& e, const containers::Container& c, const network::Plan& networks,
@@ -74,9 +89,9 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   const pid_t cli = c.owner_pid;
   util::timing_mark("monitor: descriptors closed");
   const json& spec = c.spec;
-  const json config = spec.value("Config", json::object());
-  const json network = spec.value("Network", json::object());
-  const json host_config = spec.value("HostConfig", json::object());
+  const json& config = part(spec, "Config");
+  const json& network = part(spec, "Network");
+  const json& host_config = part(spec, "HostConfig");
   const auto policy = containers::restart_policy_of(host_config);
   const std::string dir = e.container_dir(id);
   const std::string rootfs = dir + "/rootfs";
@@ -152,9 +167,6 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       end_monitor(code);
     };
 
-    auto made = runtime::create_cgroups(id, containers::resources_of(host_config));
-    if (!made) fail(125, made.error().what());
-    cgroups = *made;
     auto mounts = e.storage().mounts(id);
     if (!mounts) fail(125, mounts.error().what());
     if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
@@ -180,12 +192,12 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.rootfs = rootfs;
     sc.root_mounts = *mounts;
     sc.new_netns = !network.value("HostNamespace", false);
-    for (const auto& m : spec.value("Mounts", json::array())) {
+    for (const auto& m : list(spec, "Mounts")) {
       runtime::BindMount b{m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)};
       if (m.value("Type", "") == "bind") b.propagation = m.value("Propagation", "");
       sc.binds.push_back(b);
     }
-    const json tmpfs = host_config.value("Tmpfs", json::object());
+    const json& tmpfs = part(host_config, "Tmpfs");
     for (const auto& [dst, opts] : tmpfs.items()) {
       runtime::BindMount t;
       t.destination = dst;
@@ -202,7 +214,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.env = containers::process_env(config);
     sc.cwd = config.value("WorkingDir", std::string());
     sc.user = config.value("User", std::string());
-    sc.cgroup_dirs = cgroups;
+    sc.make_cgroups = [&]() -> Result<std::vector<std::string>> {
+      BERTH_ASSIGN(cgroups, runtime::create_cgroups(id, containers::resources_of(host_config)));
+      return cgroups;
+    };
     sc.rlimits = containers::rlimits_of(host_config);
     containers::apply_security(host_config, &sc);
     sc.stdout_fd = out[1];
@@ -254,7 +269,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       }
     }
 
-    util::timing_mark("monitor: cgroups made, spawning");
+    util::timing_mark("monitor: spawning");
     runtime::StartFailure failure;
     auto spawned = runtime::spawn_container(sc, &failure);
     for (int fd : {out[1], err[1], in[0], console[1], sc.join_netns_fd}) {

@@ -94,12 +94,8 @@ std::string describe_layout(const std::vector<Hierarchy>& hs) {
 
 namespace {
 
-bool is_cpuset(const std::string& dir, const std::vector<std::string>& ctrls) {
-  (void)dir;
-  for (const auto& c : ctrls) {
-    if (c == "cpuset") return true;
-  }
-  return false;
+bool is_cpuset(const std::vector<std::string>& ctrls) {
+  return std::find(ctrls.begin(), ctrls.end(), "cpuset") != ctrls.end();
 }
 
 // A new v1 cpuset group starts with empty cpus/mems; copy the parent's so tasks may join.
@@ -118,6 +114,21 @@ void inherit_cpuset(const std::string& dir) {
   }
 }
 
+// berth's own v1 cpuset group gets its parent's cpus and mems once, and
+// cgroup.clone_children, so that the kernel copies them into each container's group as it
+// is made: a write of cpuset.cpus per container would rebuild the scheduler domains.
+// False if the flag cannot be set (then each group is filled as the base was).
+bool prepare_cpuset_base(const std::string& base) {
+  const std::string flag = base + "/cgroup.clone_children";
+  if (auto v = fs::read_file(flag); v && util::trim(*v) == "1") return true;
+  inherit_cpuset(base);
+  int fd = ::open(flag.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = util::write_all(fd, "1");
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 std::vector<std::string> cgroup_dirs_for(const std::string& container_id) {
@@ -134,15 +145,25 @@ bool has(const Hierarchy& h, const char* controller) {
   return std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end();
 }
 
-Status write_limit(const std::string& dir, const std::string& file, const std::string& value) {
+// Each value with a write() of its own on one descriptor: a cgroup file takes one value
+// per write (the devices rules are a dozen).
+Status write_values(const std::string& dir, const std::string& file, const std::vector<std::string>& values) {
   std::string path = dir + "/" + file;
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return sys_error("set " + file + " (open '" + path + "')");
-  bool ok = util::write_all(fd, value);
-  int err = errno;
+  for (const auto& value : values) {
+    if (!util::write_all(fd, value)) {
+      int err = errno;
+      ::close(fd);
+      return sys_error("set " + file + " to " + value, err);
+    }
+  }
   ::close(fd);
-  if (!ok) return sys_error("set " + file + " to " + value, err);
   return {};
+}
+
+Status write_limit(const std::string& dir, const std::string& file, const std::string& value) {
+  return write_values(dir, file, {value});
 }
 
 // The limits a hierarchy's controllers take, in the order the kernel accepts them
@@ -179,7 +200,7 @@ Status apply_limits(const Hierarchy& h, const std::string& dir, const Resources&
                  "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"};
         allow.insert(allow.end(), r.device_rules.begin(), r.device_rules.end());
       }
-      for (const auto& rule : allow) BERTH_TRY(write_limit(dir, "devices.allow", rule));
+      BERTH_TRY(write_values(dir, "devices.allow", allow));
     }
     return {};
   }
@@ -228,16 +249,22 @@ Result<std::vector<std::string>> create_cgroups(const std::string& container_id,
   for (const auto& h : discover_hierarchies()) {
     std::string base = h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth";
     std::string dir = base + "/" + container_id;
+    const bool cpuset = !h.v2 && is_cpuset(h.controllers);
+    bool cloned = false;
+    if (cpuset) {
+      if (Status b = fs::make_dirs(base, 0755); !b) {
+        (void)destroy_cgroups(made);
+        return std::move(b).error().wrap("create cgroup");
+      }
+      cloned = prepare_cpuset_base(base);
+    }
     Status s = fs::make_dirs(dir, 0755);
     if (!s) {
       (void)destroy_cgroups(made);
       return std::move(s).error().wrap("create cgroup");
     }
     made.push_back(dir);
-    if (!h.v2 && is_cpuset(dir, h.controllers)) {
-      inherit_cpuset(base);
-      inherit_cpuset(dir);
-    }
+    if (cpuset && !cloned) inherit_cpuset(dir);
     if (h.v2) delegate_v2(h, base);
     if (Status l = apply_limits(h, dir, limits); !l) {
       (void)destroy_cgroups(made);

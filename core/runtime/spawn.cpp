@@ -713,7 +713,14 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     return make_error(Code::Internal, why);
   };
   util::timing_mark("spawn: cloned");
-  if (Status s = enter_cgroups(cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
+  std::vector<std::string> made;
+  if (cfg.make_cgroups) {
+    auto r = cfg.make_cgroups();
+    if (!r) return abort_child(r.error().what());
+    made = std::move(*r);
+    util::timing_mark("spawn: cgroups made");
+  }
+  if (Status s = enter_cgroups(cfg.make_cgroups ? made : cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
     return abort_child(s.error().what());
   }
   if (cfg.before_start) {

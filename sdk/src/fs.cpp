@@ -21,17 +21,26 @@ Status make_dirs(const std::string& path, unsigned mode) {
   if (path.empty()) {
     return {};
   }
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) {
-      continue;
+  // Most calls make one new directory in one that exists: try that first (walking from
+  // the root is a syscall per component, and cgroup trees are deep).
+  if (::mkdir(path.c_str(), mode) == 0) {
+    return {};
+  }
+  if (errno == ENOENT) {
+    std::string cur;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+      pos = path.find('/', pos + 1);
+      cur = path.substr(0, pos);
+      if (cur.empty()) {
+        continue;
+      }
+      if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+        return sys_error("create directory '" + cur + "'");
+      }
     }
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return sys_error("create directory '" + cur + "'");
-    }
+  } else if (errno != EEXIST) {
+    return sys_error("create directory '" + path + "'");
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
