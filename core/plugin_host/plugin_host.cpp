@@ -223,7 +223,7 @@ Status PluginHost::load_file(const std::string& path) {
   if (impl_->loaded_paths.count(canonical) != 0) {
     return {};  // named twice (a plugin dir and [[plugins]]): load once
   }
-  BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical));
+  BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical, false));
   impl_->loaded_paths.insert(canonical);
   Cached c{file_key(st), loaded.name, loaded.version, loaded.drivers, {}};
   for (const auto& d : loaded.drivers) c.options.push_back(options_of(d.kind, d.name));
@@ -248,7 +248,12 @@ Status PluginHost::open_listed(const std::string& canonical) {
   drop(impl_->networks);
   drop(impl_->volumes);
   drop(impl_->storages);
-  auto opened = open_file(pl->path, canonical);
+  // The file must still be the one listed: replaced since this command's load, it is
+  // checked in full like any new file.
+  struct stat st {};
+  auto entry = cache_.find(canonical);
+  const bool same = ::stat(canonical.c_str(), &st) == 0 && entry != cache_.end() && entry->second.file == file_key(st);
+  auto opened = open_file(pl->path, canonical, same);
   if (opened && opened->drivers != pl->drivers) {
     opened = refuse(pl->path, "its drivers changed while berth was running (run the command again)");
   }
@@ -261,16 +266,20 @@ Status PluginHost::open_listed(const std::string& canonical) {
   return {};
 }
 
-Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::string& canonical) {
-  // Is it a berth plugin? Read the alias section without running any of its code.
-  try {
-    boost::dll::library_info info(path, false);
-    auto symbols = info.symbols("boostdll");
-    if (std::find(symbols.begin(), symbols.end(), kEntryAlias) == symbols.end()) {
-      return refuse(path, std::string("not a berth plugin (no '") + kEntryAlias + "' entry point)");
+Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::string& canonical, bool listed) {
+  // Is it a berth plugin? Read the alias section without running any of its code. (A
+  // listed plugin's file is the one found to be a plugin before, as its identity in the
+  // cache says; reading its sections again costs more than the dlopen.)
+  if (!listed) {
+    try {
+      boost::dll::library_info info(path, false);
+      auto symbols = info.symbols("boostdll");
+      if (std::find(symbols.begin(), symbols.end(), kEntryAlias) == symbols.end()) {
+        return refuse(path, std::string("not a berth plugin (no '") + kEntryAlias + "' entry point)");
+      }
+    } catch (const std::exception& e) {
+      return refuse(path, std::string("not a berth plugin (not a shared object: ") + e.what() + ")");
     }
-  } catch (const std::exception& e) {
-    return refuse(path, std::string("not a berth plugin (not a shared object: ") + e.what() + ")");
   }
 
   std::error_code ec;

@@ -76,7 +76,9 @@ class PluginHost {
     std::vector<std::string> options;  // each driver's options then, as JSON
   };
   Status check_file(const std::string& path, struct stat* st, std::string* canonical) const;
-  Result<LoadedPlugin> open_file(const std::string& path, const std::string& canonical);
+  // The handshake and the drivers' construction; `listed`: the file is the one the cache
+  // describes, already known to be a berth plugin.
+  Result<LoadedPlugin> open_file(const std::string& path, const std::string& canonical, bool listed);
   bool list_from_cache(const std::string& path, const std::string& canonical, const struct stat& st);
   Status open_listed(const std::string& canonical);
   std::string options_of(const std::string& kind, const std::string& name) const;
