@@ -225,8 +225,11 @@ Status disconnect(Engine& e, const Container& c, const std::string& network_ref,
 Status remove(Engine& e, const Container& c, bool force, bool anonymous_volumes = false);
 Status remove_container(Engine& e, const Container& c, bool force);
 // Removes a container's snapshot, files and record; the container is not running. The
-// files go to the trash (a rename each): sweep() deletes them.
-Status destroy(Engine& e, const std::string& id);
+// files go to the trash (a rename each): sweep() deletes them. Its cgroups are emptied and
+// removed too, unless `cgroups_released` (the monitor that saw the run end removed them
+// before it reported the exit: looking again costs most of a millisecond, most of it
+// finding the hierarchies).
+Status destroy(Engine& e, const std::string& id, bool cgroups_released = false);
 // Empties the engine's and the storage driver's trash (and whatever an interrupted
 // operation left there). Run where nobody waits: after a command's work, in the monitor.
 Status sweep(Engine& e);

@@ -1162,7 +1162,9 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   if (!network::requests_of(c.spec).empty()) (void)network::release(e, c.id);
   volumes::unmount_all(e, c.id, volumes::uses_of(c.spec));
   if (auto_remove) {
-    BERTH_TRY(destroy(e, c.id));
+    // (Both callers are after the monitor's release: the monitor itself, or the CLI it
+    // reported the exit to.)
+    BERTH_TRY(destroy(e, c.id, true));
     volumes::remove_anonymous(e, volumes::uses_of(c.spec));  // as Docker's --rm
   }
   return true;
@@ -1742,9 +1744,9 @@ Status remove_container(Engine& e, const Container& c, bool force) {
                                         "; another command is working on it");
 }
 
-Status destroy(Engine& e, const std::string& id) {
+Status destroy(Engine& e, const std::string& id, bool cgroups_released) {
   auto c = find(e, id);
-  if (c) release_cgroups(c->runtime, id);
+  if (c && !cgroups_released) release_cgroups(c->runtime, id);
   // (A run that ended unobserved may still hold endpoints.)
   if (c && !network::requests_of(c->spec).empty()) BERTH_TRY(network::release(e, id));
   if (c) volumes::unmount_all(e, id, volumes::uses_of(c->spec));
