@@ -197,9 +197,10 @@ runtime::Resources resources_of(const nlohmann::json& host_config);
 std::vector<runtime::Rlimit> rlimits_of(const nlohmann::json& host_config);
 
 // The run watched by `monitor` ended with `code`. With AutoRemove the container is then
-// removed by this process. False when another process recorded the exit first.
+// removed by this process (its cgroups left alone if `cgroups_released`: the monitor
+// removed them). False when another process recorded the exit first.
 Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns,
-                         bool oom_killed = false);
+                         bool oom_killed = false, bool cgroups_released = false);
 
 // The container's stop signal (SIGTERM unless --stop-signal), then SIGKILL after
 // `timeout_s` (< -1: the container's --stop-timeout, else 10); waits for the monitor to record

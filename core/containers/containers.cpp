@@ -1142,7 +1142,8 @@ Status undo_start(Engine& e, const std::string& id, pid_t owner, int code, const
   return st.run();
 }
 
-Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns, bool oom_killed) {
+Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code, int64_t finished_ns, bool oom_killed,
+                         bool cgroups_released) {
   // With --rm the record goes straight from running to removing, an intent this process
   // owns (reconcile() finishes it if we die), then away with the container's files.
   bool auto_remove = c.spec.value("HostConfig", json::object()).value("AutoRemove", false);
@@ -1162,9 +1163,7 @@ Result<bool> record_exit(Engine& e, const Container& c, pid_t monitor, int code,
   if (!network::requests_of(c.spec).empty()) (void)network::release(e, c.id);
   volumes::unmount_all(e, c.id, volumes::uses_of(c.spec));
   if (auto_remove) {
-    // (Both callers are after the monitor's release: the monitor itself, or the CLI it
-    // reported the exit to.)
-    BERTH_TRY(destroy(e, c.id, true));
+    BERTH_TRY(destroy(e, c.id, cgroups_released));
     volumes::remove_anonymous(e, volumes::uses_of(c.spec));  // as Docker's --rm
   }
   return true;
@@ -1473,19 +1472,20 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
         report.error = sp == std::string::npos ? "" : rest.substr(sp + 1);
         done = true;
       } else if (line[0] == 'X') {
-        // X <code> <finished_ns>
+        // X <code> <finished_ns> [oom] [restart] [released]
         util::timing_mark("start: cli saw exit");
         auto f = util::split(rest, ' ');
         report.exit_code = std::atoi(f[0].c_str());
         int64_t finished = f.size() > 1 ? std::atoll(f[1].c_str()) : util::now_ns();
         bool oom = std::find(f.begin() + std::min<size_t>(2, f.size()), f.end(), "oom") != f.end();
         bool restarting = std::find(f.begin() + std::min<size_t>(2, f.size()), f.end(), "restart") != f.end();
+        bool released = std::find(f.begin() + std::min<size_t>(2, f.size()), f.end(), "released") != f.end();
         got_exit = true;
         done = true;
         // A restart policy keeps the container going: the monitor owns the record now.
         if (!restarting) {
           auto now = find(e, c.id);
-          if (now) (void)record_exit(e, *now, mon, report.exit_code, finished, oom);
+          if (now) (void)record_exit(e, *now, mon, report.exit_code, finished, oom, released);
           send_line(chan[0], "D");
         }
         util::timing_mark("start: exit recorded");

@@ -495,7 +495,8 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       *fd = -1;
     }
     const bool oom = runtime::oom_killed(cgroups);
-    (void)runtime::destroy_cgroups(cgroups);
+    // Said in the exit report, so that an --rm removal need not look for them again.
+    const bool released = static_cast<bool>(runtime::destroy_cgroups(cgroups));
     // (The rootfs mount point stays, empty, until the container is removed: an rmdir costs
     // up to half a millisecond on some file systems, here between the exit and its report.)
     util::timing_mark("monitor: cgroups released");
@@ -513,7 +514,8 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     }
     if (!restart) {
       if (!cli_gone) {
-        report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : ""));
+        report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : "") +
+                         (released ? " released" : ""));
         // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
         // when it records later, its update finds the exit written and changes nothing.
         while (!exit_done && !cli_gone) {
@@ -521,7 +523,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
         }
       }
       if (!exit_done && open_db()) {
-        if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom);
+        if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom, released);
       }
       util::timing_mark("monitor: exit recorded");
       // An --rm container's files went to the trash; the CLI is gone or about to be, and

@@ -6,8 +6,9 @@
 // exit is recorded. It talks to the starting CLI over a socket pair, one line each:
 //   monitor -> CLI   S <pid> <started_ns> <monitor_start> <runtime JSON>   running
 //                    E <code> <message>   failed to start (125, 126 or 127)
-//                    X <code> <finished_ns> [oom] [restart]   exited (OOM-killed;
-//                        restarted by its policy: the record is the monitor's, no answer)
+//                    X <code> <finished_ns> [oom] [restart] [released]   exited
+//                        (OOM-killed; restarted by its policy: the record is the
+//                        monitor's, no answer; its cgroups are removed)
 //   CLI -> monitor   R   the run is recorded        K   it could not be: kill it
 //                    D   the exit is recorded (and an --rm container removed)
 // The CLI, whose database connection is already open, writes the records while it is

@@ -4,6 +4,8 @@
 #define BOOST_DLL_USE_STD_FS
 #endif
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
 
@@ -89,8 +91,51 @@ std::string file_key(const struct stat& st) {
          std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
 }
 
-std::string build_key() {
-  return std::to_string(BERTH_SDK_ABI) + " " + BERTH_SDK_BUILD_FINGERPRINT + " " + BERTH_VERSION;
+// This berth build, and the state root (each driver's state directory is under it).
+std::string build_key(const config::HostConfig& cfg) {
+  return std::to_string(BERTH_SDK_ABI) + " " + BERTH_SDK_BUILD_FINGERPRINT + " " + BERTH_VERSION + " " +
+         cfg.state_root;
+}
+
+bool known_kind(const std::string& kind) {
+  return kind == sdk::kNetworkKind || kind == sdk::kVolumeKind || kind == sdk::kStorageKind;
+}
+
+// The cache's entries in a file, or none: a file that cannot be read, is not root's own,
+// is writable by others or is not what this build wrote is no cache (every plugin then
+// loads in full).
+std::map<std::string, PluginHost::Cached> read_entries(const config::HostConfig& cfg) {
+  std::map<std::string, PluginHost::Cached> out;
+  int fd = ::open((cfg.run_root + "/plugins.json").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return out;
+  struct stat st {};
+  std::string text;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0) {
+    char buf[16384];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (j.at("format").get<int>() != kCacheFormat || j.at("build").get<std::string>() != build_key(cfg)) return {};
+    for (const auto& [path, e] : j.at("plugins").items()) {
+      PluginHost::Cached c;
+      c.file = e.at("file").get<std::string>();
+      c.name = e.at("name").get<std::string>();
+      c.version = e.at("version").get<std::string>();
+      for (const auto& d : e.at("drivers")) {
+        std::string kind = d.at("kind").get<std::string>();
+        if (!known_kind(kind)) return {};
+        c.drivers.push_back({kind, d.at("name").get<std::string>()});
+        c.options.push_back(d.at("options").get<std::string>());
+      }
+      if (!c.drivers.empty()) out[path] = std::move(c);
+    }
+  } catch (const std::exception&) {
+    return {};
+  }
+  return out;
 }
 
 }  // namespace
@@ -101,34 +146,24 @@ std::string PluginHost::options_of(const std::string& kind, const std::string& n
 }
 
 void PluginHost::read_cache() {
-  cache_.clear();
-  if (impl_->cfg.run_root.empty()) return;
-  auto text = sdk::fs::read_file(impl_->cfg.run_root + "/plugins.json");
-  if (!text) return;
-  // A cache that cannot be read is no cache: every plugin is then loaded in full.
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-  if (!j.is_object() || j.value("format", 0) != kCacheFormat || j.value("build", "") != build_key()) return;
-  try {
-    for (const auto& [path, e] : j.at("plugins").items()) {
-      Cached c;
-      c.file = e.at("file").get<std::string>();
-      c.name = e.at("name").get<std::string>();
-      c.version = e.at("version").get<std::string>();
-      for (const auto& d : e.at("drivers")) {
-        c.drivers.push_back({d.at("kind").get<std::string>(), d.at("name").get<std::string>()});
-        c.options.push_back(d.at("options").get<std::string>());
-      }
-      if (!c.drivers.empty()) cache_[path] = std::move(c);
-    }
-  } catch (const std::exception&) {
-    cache_.clear();
-  }
+  cache_ = impl_->cfg.run_root.empty() ? std::map<std::string, Cached>{} : read_entries(impl_->cfg);
 }
 
+// Under a lock, this process's changes (entries it added or dropped) are merged into what
+// the file holds now: other commands may have written it since this one read it.
 void PluginHost::write_cache() {
-  if (impl_->cfg.run_root.empty()) return;
+  if (impl_->cfg.run_root.empty() || (dirty_.empty() && dropped_.empty())) return;
+  // Best effort: without the file the next command loads every plugin, as the first did.
+  if (!sdk::fs::make_dirs(impl_->cfg.run_root, 0711)) return;
+  auto lock = sdk::fs::FileLock::exclusive(impl_->cfg.run_root + "/plugins.lock");
+  if (!lock) return;
+  std::map<std::string, Cached> entries = read_entries(impl_->cfg);
+  for (const auto& path : dropped_) entries.erase(path);
+  for (const auto& path : dirty_) {
+    if (auto it = cache_.find(path); it != cache_.end()) entries[path] = it->second;
+  }
   nlohmann::json plugins = nlohmann::json::object();
-  for (const auto& [path, c] : cache_) {
+  for (const auto& [path, c] : entries) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || file_key(st) != c.file) continue;  // gone or changed
     nlohmann::json drivers = nlohmann::json::array();
@@ -137,11 +172,10 @@ void PluginHost::write_cache() {
     }
     plugins[path] = {{"file", c.file}, {"name", c.name}, {"version", c.version}, {"drivers", drivers}};
   }
-  nlohmann::json j = {{"format", kCacheFormat}, {"build", build_key()}, {"plugins", plugins}};
-  // Best effort: without the file the next command loads every plugin, as the first did.
-  if (sdk::fs::make_dirs(impl_->cfg.run_root, 0711)) {
-    (void)sdk::fs::write_file_atomic(impl_->cfg.run_root + "/plugins.json", j.dump(), 0600,
-                                     sdk::fs::Durability::Atomic);
+  nlohmann::json j = {{"format", kCacheFormat}, {"build", build_key(impl_->cfg)}, {"plugins", plugins}};
+  if (sdk::fs::write_file_atomic(impl_->cfg.run_root + "/plugins.json", j.dump(), 0600, sdk::fs::Durability::Atomic)) {
+    dirty_.clear();
+    dropped_.clear();
   }
 }
 
@@ -212,7 +246,7 @@ bool PluginHost::list_from_cache(const std::string& path, const std::string& can
     else impl_->storages[d.name] = {nullptr, false, canonical};
   }
   impl_->loaded_paths.insert(canonical);
-  plugins_.push_back({path, c.name, c.version, c.drivers, false});
+  plugins_.push_back({path, c.name, c.version, c.drivers, false, canonical});
   return true;
 }
 
@@ -223,23 +257,24 @@ Status PluginHost::load_file(const std::string& path) {
   if (impl_->loaded_paths.count(canonical) != 0) {
     return {};  // named twice (a plugin dir and [[plugins]]): load once
   }
-  BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical, false));
+  BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical, false, nullptr));
   impl_->loaded_paths.insert(canonical);
   Cached c{file_key(st), loaded.name, loaded.version, loaded.drivers, {}};
   for (const auto& d : loaded.drivers) c.options.push_back(options_of(d.kind, d.name));
   cache_[canonical] = std::move(c);
+  dirty_.insert(canonical);
+  dropped_.erase(canonical);
   plugins_.push_back(std::move(loaded));
   return {};
 }
 
 Status PluginHost::open_listed(const std::string& canonical) {
-  auto pl = std::find_if(plugins_.begin(), plugins_.end(), [&](const LoadedPlugin& p) {
-    char real[PATH_MAX];
-    return !p.opened && (p.path == canonical || (::realpath(p.path.c_str(), real) != nullptr && canonical == real));
-  });
-  if (pl == plugins_.end()) return {};
-  // Its listed drivers give way to the real ones; were the file to provide others now,
-  // nothing of it is kept and the next command reloads it in full.
+  auto pl = std::find_if(plugins_.begin(), plugins_.end(),
+                         [&](const LoadedPlugin& p) { return !p.opened && p.canonical == canonical; });
+  if (pl == plugins_.end()) {
+    return make_error(Code::Internal, "plugin '" + canonical + "' is listed but was not loaded");
+  }
+  // Its listed drivers give way to the real ones.
   auto drop = [&](auto& slots) {
     for (auto it = slots.begin(); it != slots.end();) {
       it = it->second.plugin_path == canonical && !it->second.driver ? slots.erase(it) : std::next(it);
@@ -248,17 +283,17 @@ Status PluginHost::open_listed(const std::string& canonical) {
   drop(impl_->networks);
   drop(impl_->volumes);
   drop(impl_->storages);
-  // The file must still be the one listed: replaced since this command's load, it is
-  // checked in full like any new file.
+  // The file opened is the one listed (by its canonical path, which a symlink's new
+  // target cannot change); replaced since this command's load, it is checked in full
+  // like any new file. It must still provide exactly the drivers listed.
   struct stat st {};
   auto entry = cache_.find(canonical);
   const bool same = ::stat(canonical.c_str(), &st) == 0 && entry != cache_.end() && entry->second.file == file_key(st);
-  auto opened = open_file(pl->path, canonical, same);
-  if (opened && opened->drivers != pl->drivers) {
-    opened = refuse(pl->path, "its drivers changed while berth was running (run the command again)");
-  }
+  auto opened = open_file(pl->path, canonical, same, &pl->drivers);
   if (!opened) {
     cache_.erase(canonical);
+    dirty_.erase(canonical);
+    dropped_.insert(canonical);
     write_cache();
     return std::move(opened).error();
   }
@@ -266,13 +301,14 @@ Status PluginHost::open_listed(const std::string& canonical) {
   return {};
 }
 
-Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::string& canonical, bool listed) {
+Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::string& canonical, bool listed,
+                                           const std::vector<DriverRecord>* expected) {
   // Is it a berth plugin? Read the alias section without running any of its code. (A
   // listed plugin's file is the one found to be a plugin before, as its identity in the
   // cache says; reading its sections again costs more than the dlopen.)
   if (!listed) {
     try {
-      boost::dll::library_info info(path, false);
+      boost::dll::library_info info(canonical, false);
       auto symbols = info.symbols("boostdll");
       if (std::find(symbols.begin(), symbols.end(), kEntryAlias) == symbols.end()) {
         return refuse(path, std::string("not a berth plugin (no '") + kEntryAlias + "' entry point)");
@@ -284,7 +320,7 @@ Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::s
 
   std::error_code ec;
   auto lib = std::make_shared<boost::dll::shared_library>();
-  lib->load(path, ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  lib->load(canonical, ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   if (ec) {
     const char* why = ::dlerror();
     return refuse(path, "cannot load: " + (why != nullptr ? std::string(why) : ec.message()));
@@ -336,12 +372,21 @@ Result<LoadedPlugin> PluginHost::open_file(const std::string& path, const std::s
     }
   }
 
+  if (expected != nullptr) {
+    std::vector<DriverRecord> now;
+    for (size_t i = 0; i < desc->driver_count; ++i) now.push_back({desc->drivers[i].kind, desc->drivers[i].name});
+    if (now != *expected) {
+      return refuse(path, "its drivers changed while berth was running (run the command again)");
+    }
+  }
+
   // Construct into a staging area; commit only if all succeeded.
   std::map<std::string, Slot<sdk::NetworkDriver>> networks;
   std::map<std::string, Slot<sdk::VolumeDriver>> volumes;
   std::map<std::string, Slot<sdk::StorageDriver>> storages;
   LoadedPlugin loaded;
   loaded.path = path;
+  loaded.canonical = canonical;
   loaded.name = desc->name;
   loaded.version = desc->version != nullptr ? desc->version : "";
   for (size_t i = 0; i < desc->driver_count; ++i) {

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,7 @@ struct LoadedPlugin {
   std::string version;
   std::vector<DriverRecord> drivers;
   bool opened = true;  // false: listed from the cache, its library not opened yet
+  std::string canonical;  // the file's real path (what is opened)
 };
 
 class PluginHost {
@@ -68,17 +70,22 @@ class PluginHost {
   std::vector<std::string> network_driver_names() const;
   std::vector<std::string> volume_driver_names() const;
 
- private:
+ public:
+  // One plugin's entry in the listing cache (exposed for the reader in the .cpp).
   struct Cached {
     std::string file;  // the file's identity when it was loaded in full
     std::string name, version;
     std::vector<DriverRecord> drivers;
     std::vector<std::string> options;  // each driver's options then, as JSON
   };
+
+ private:
   Status check_file(const std::string& path, struct stat* st, std::string* canonical) const;
   // The handshake and the drivers' construction; `listed`: the file is the one the cache
-  // describes, already known to be a berth plugin.
-  Result<LoadedPlugin> open_file(const std::string& path, const std::string& canonical, bool listed);
+  // describes, already known to be a berth plugin; `expected`: the drivers it must
+  // provide (refused before any is constructed otherwise).
+  Result<LoadedPlugin> open_file(const std::string& path, const std::string& canonical, bool listed,
+                                 const std::vector<DriverRecord>* expected);
   bool list_from_cache(const std::string& path, const std::string& canonical, const struct stat& st);
   Status open_listed(const std::string& canonical);
   std::string options_of(const std::string& kind, const std::string& name) const;
@@ -89,6 +96,7 @@ class PluginHost {
   std::unique_ptr<Impl> impl_;
   std::vector<LoadedPlugin> plugins_;
   std::map<std::string, Cached> cache_;  // by canonical path
+  std::set<std::string> dirty_, dropped_;  // this process's changes to the cache file
 };
 
 }  // namespace berth::plugin_host

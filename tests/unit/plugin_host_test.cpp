@@ -212,6 +212,34 @@ TEST_F(PluginCacheTest, AListedPluginThatNoLongerOpensSaysWhyAndLeavesTheCache) 
   EXPECT_EQ(text->find(copy_), std::string::npos) << *text;
 }
 
+TEST_F(PluginCacheTest, AListedFileThatNowProvidesOtherDriversRegistersNoneOfThem) {
+  Status first;
+  (void)command_host(&first);
+  ASSERT_TRUE(first) << first.error().what();
+  Status second;
+  auto b = command_host(&second);
+  ASSERT_TRUE(second) << second.error().what();
+  // A valid plugin, but with other drivers, renamed over the listed file before its use.
+  replace_with(test_plugin("test-volume"));
+  auto quiet = b->network("quiet");
+  ASSERT_FALSE(quiet);
+  EXPECT_NE(quiet.error().what().find("its drivers changed while berth was running"), std::string::npos)
+      << quiet.error().what();
+  EXPECT_TRUE(b->network_driver_names().empty());
+  EXPECT_TRUE(b->volume_driver_names().empty()) << "a refused plugin's driver was registered";
+}
+
+TEST_F(PluginCacheTest, AMalformedOrForeignCacheIsIgnored) {
+  for (const std::string& text : {std::string("{\"format\": \"one\"}"), std::string("[1, 2]"),
+                                  std::string("{\"format\": 1, \"build\": 7, \"plugins\": {}}")}) {
+    ASSERT_TRUE(sdk::fs::write_file_atomic(cfg_.run_root + "/plugins.json", text, 0600));
+    Status loaded;
+    auto h = command_host(&loaded);
+    ASSERT_TRUE(loaded) << text << ": " << loaded.error().what();
+    EXPECT_TRUE(h->plugins()[0].opened) << text;  // loaded in full
+  }
+}
+
 TEST_F(PluginHostTest, UnknownDriverNamesWhatIsLoaded) {
   auto r = host_->network("bridgeless");
   ASSERT_FALSE(r);
