@@ -49,19 +49,14 @@ void close_inherited(std::vector<int> keep) {
   ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-// A part of the spec by reference (an empty object when missing): in a process just forked
-// every copy's allocations fault on pages shared with the CLI, most of a millisecond for
-// the spec's three parts.
-const json& part(const json& spec, const char* key) {
-  static const json empty = json::object();
+// A member of the spec by reference (an empty one of `type` when missing): in a process
+// just forked every copy's allocations fault on pages shared with the CLI, most of a
+// millisecond for the spec's three parts.
+const json& part(const json& spec, const char* key, json::value_t type = json::value_t::object) {
+  static const json no_object = json::object(), no_array = json::array();
   auto it = spec.find(key);
-  return it != spec.end() && it->is_object() ? *it : empty;
-}
-
-const json& list(const json& spec, const char* key) {
-  static const json empty = json::array();
-  auto it = spec.find(key);
-  return it != spec.end() && it->is_array() ? *it : empty;
+  if (it != spec.end() && it->type() == type) return *it;
+  return type == json::value_t::array ? no_array : no_object;
 }
 
 }  // namespace
@@ -192,7 +187,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.rootfs = rootfs;
     sc.root_mounts = *mounts;
     sc.new_netns = !network.value("HostNamespace", false);
-    for (const auto& m : list(spec, "Mounts")) {
+    for (const auto& m : part(spec, "Mounts", json::value_t::array)) {
       runtime::BindMount b{m.value("Source", ""), m.value("Destination", ""), !m.value("RW", true)};
       if (m.value("Type", "") == "bind") b.propagation = m.value("Propagation", "");
       sc.binds.push_back(b);

@@ -200,17 +200,14 @@ Status PluginHost::load_configured() {
   files.insert(files.end(), impl_->cfg.plugin_paths.begin(), impl_->cfg.plugin_paths.end());
 
   read_cache();
-  bool changed = false;
   for (const auto& f : files) {
     struct stat st {};
     std::string canonical;
     BERTH_TRY(check_file(f, &st, &canonical));
-    if (impl_->loaded_paths.count(canonical) != 0) continue;
-    if (list_from_cache(f, canonical, st)) continue;
-    BERTH_TRY(load_file(f));
-    changed = true;
+    if (impl_->loaded_paths.count(canonical) != 0) continue;  // named twice: load once
+    if (!list_from_cache(f, canonical, st)) BERTH_TRY(load_checked(f, canonical, st));
   }
-  if (changed) write_cache();
+  write_cache();  // (if anything was added)
   return {};
 }
 
@@ -257,6 +254,10 @@ Status PluginHost::load_file(const std::string& path) {
   if (impl_->loaded_paths.count(canonical) != 0) {
     return {};  // named twice (a plugin dir and [[plugins]]): load once
   }
+  return load_checked(path, canonical, st);
+}
+
+Status PluginHost::load_checked(const std::string& path, const std::string& canonical, const struct stat& st) {
   BERTH_ASSIGN(LoadedPlugin loaded, open_file(path, canonical, false, nullptr));
   impl_->loaded_paths.insert(canonical);
   Cached c{file_key(st), loaded.name, loaded.version, loaded.drivers, {}};

@@ -81,6 +81,8 @@ class PluginHost {
 
  private:
   Status check_file(const std::string& path, struct stat* st, std::string* canonical) const;
+  // load_file() after check_file(): the handshake, then the entry for the cache.
+  Status load_checked(const std::string& path, const std::string& canonical, const struct stat& st);
   // The handshake and the drivers' construction; `listed`: the file is the one the cache
   // describes, already known to be a berth plugin; `expected`: the drivers it must
   // provide (refused before any is constructed otherwise).

@@ -720,7 +720,7 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     made = std::move(*r);
     util::timing_mark("spawn: cgroups made");
   }
-  if (Status s = enter_cgroups(cfg.make_cgroups ? made : cfg.cgroup_dirs, static_cast<pid_t>(pid)); !s) {
+  if (Status s = enter_cgroups(made, static_cast<pid_t>(pid)); !s) {
     return abort_child(s.error().what());
   }
   if (cfg.before_start) {

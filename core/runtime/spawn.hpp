@@ -60,11 +60,11 @@ struct SpawnConfig {
   std::vector<std::string> env;
   std::string cwd = "/";
   std::string user;                       // "", "uid[:gid]" or "name[:group]"
-  std::vector<std::string> cgroup_dirs;   // the parent puts the child here before it runs
-  // If set, called in the parent right after the clone to make the cgroups (its result is
-  // where the child goes, instead of cgroup_dirs): the mkdirs, kernel time under the cgroup
-  // mutex in every v1 hierarchy, then run on one core while the child mounts its root on
-  // the other. Whatever it made is the caller's to remove, also when the start fails.
+  // Makes the container's cgroups, called in the parent right after the clone; the child
+  // goes into what it returns before it runs (unset: no cgroups). The mkdirs, kernel time
+  // under the cgroup mutex in every v1 hierarchy, so run on one core while the child mounts
+  // its root on the other. Whatever it made is the caller's to remove, also when the start
+  // fails.
   std::function<Result<std::vector<std::string>>()> make_cgroups;
   std::vector<Rlimit> rlimits;            // set before exec (never above the current hard limit)
   std::vector<int> capabilities;          // kept in the bounding set (and, for root, effective)
