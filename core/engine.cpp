@@ -6,20 +6,34 @@
 namespace berth {
 
 Result<std::unique_ptr<Engine>> Engine::open(config::HostConfig cfg, sdk::Logger* logger) {
+  BERTH_ASSIGN(auto e, open_plugins(std::move(cfg), logger));
+  BERTH_TRY(e->open_state());
+  return e;
+}
+
+Result<std::unique_ptr<Engine>> Engine::open_plugins(config::HostConfig cfg, sdk::Logger* logger) {
   std::unique_ptr<Engine> e(new Engine(std::move(cfg)));
   e->plugins_ = std::make_unique<plugin_host::PluginHost>(e->cfg_, logger);
   BERTH_TRY(e->plugins_->load_configured());
   util::timing_mark("engine: plugins loaded");
-  BERTH_TRY(sdk::fs::make_dirs(e->cfg_.state_root, 0711));
-  BERTH_TRY(sdk::fs::make_dirs(e->cfg_.run_root, 0711));
-  BERTH_TRY(e->reopen_db());
-  util::timing_mark("engine: database open");
-  BERTH_ASSIGN(e->storage_, e->plugins_->storage(e->cfg_.storage_driver));
-  util::timing_mark("engine: storage driver ready");
-  e->images_ = std::make_unique<images::ImageStore>(e->db_.get(), e->storage_.get(),
-                                                    e->cfg_.state_root + "/images",
-                                                    e->cfg_.run_root + "/scratch");
   return e;
+}
+
+Status Engine::open_state() {
+  if (state_open()) return {};
+  BERTH_TRY(sdk::fs::make_dirs(cfg_.state_root, 0711));
+  BERTH_TRY(sdk::fs::make_dirs(cfg_.run_root, 0711));
+  if (!db_) {
+    BERTH_ASSIGN(db_, state::Store::open(cfg_.state_root + "/berth.db"));
+    util::timing_mark("engine: database open");
+  }
+  if (!storage_) {
+    BERTH_ASSIGN(storage_, plugins_->storage(cfg_.storage_driver));
+    util::timing_mark("engine: storage driver ready");
+  }
+  images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
+                                                 cfg_.run_root + "/scratch");
+  return {};
 }
 
 std::string Engine::container_dir(const std::string& id) const {

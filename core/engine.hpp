@@ -19,6 +19,14 @@ class Engine {
  public:
   // Loads plugins and opens the state; any refusal is returned (the CLI exits 125).
   static Result<std::unique_ptr<Engine>> open(config::HostConfig cfg, sdk::Logger* logger);
+  // The first half of open(): the plugins listed (each opened when first asked for), no
+  // database, no storage driver. What a process forks from before it opens the state (the
+  // container monitor's standby, monitor/standby.hpp), then open_state() in each process
+  // that needs it.
+  static Result<std::unique_ptr<Engine>> open_plugins(config::HostConfig cfg, sdk::Logger* logger);
+  // The second half: the state database, the storage driver and the image store, each
+  // unless open already. db(), storage() and images() need it.
+  Status open_state();
 
   const config::HostConfig& config() const { return cfg_; }
   plugin_host::PluginHost& plugins() { return *plugins_; }
@@ -31,6 +39,7 @@ class Engine {
   void close_db();
   Status reopen_db();
   bool db_open() const { return db_ != nullptr; }
+  bool state_open() const { return db_ != nullptr && storage_ != nullptr; }
 
   // Removals move trees into trash directories (see sdk::fs::move_to_trash); whoever can
   // afford the wait empties them with containers::sweep().

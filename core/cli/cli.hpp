@@ -17,6 +17,7 @@
 #include "containers/container.hpp"
 #include "engine.hpp"
 #include "images/image_store.hpp"
+#include "monitor/standby.hpp"
 
 namespace berth::cli {
 
@@ -37,8 +38,10 @@ class Cli {
  public:
   explicit Cli(Globals g) : globals_(std::move(g)) {}
   // Opens the engine on first use. A failure (a refused plugin, a bad config) has been
-  // printed when this returns nullptr; the command then exits 125.
-  Engine* engine();
+  // printed when this returns nullptr; the command then exits 125. With `standby`, a
+  // container monitor is forked into it between the plugins and the state, while this
+  // process is small (monitor/standby.hpp); when that fork fails, start() forks later.
+  Engine* engine(monitor::Standby* standby = nullptr);
   const Globals& globals() const { return globals_; }
 
  private:

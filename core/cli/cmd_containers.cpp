@@ -280,7 +280,8 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   auto req = request_from(p);
   bool detach = p.vm["detach"].as<bool>();
-  Engine* e = cli.engine();
+  monitor::Standby standby;
+  Engine* e = cli.engine(&standby);
   if (e == nullptr) return engine_unavailable();
   if (auto keys = attach::parse_detach_keys(p.vm["detach-keys"].as<std::string>()); !keys) {
     throw UsageError{keys.error().message};
@@ -291,7 +292,7 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   a.output = !detach;
   a.input = req.interactive;
   a.detach_keys = p.vm["detach-keys"].as<std::string>();
-  auto report = containers::start(*e, *c, a);
+  auto report = containers::start(*e, *c, a, &standby);
   if (!report || !report->started) {
     // A run that did not start leaves nothing behind.
     if (!e->db_open()) {
@@ -330,7 +331,8 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   bool attach = p.vm["attach"].as<bool>();
   if (attach && p.args.size() > 1) throw UsageError{"you cannot start and attach multiple containers at once", kExitError};
-  Engine* e = cli.engine();
+  monitor::Standby standby;  // for the first container started
+  Engine* e = cli.engine(&standby);
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
   int rc = 0;
@@ -345,7 +347,7 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
     a.output = attach;
     a.input = attach && p.vm["interactive"].as<bool>();
     a.detach_keys = p.vm["detach-keys"].as<std::string>();
-    auto r = containers::start(*e, *c, a);
+    auto r = containers::start(*e, *c, a, &standby);
     if (!r) {
       print_error(r.error());
       rc = kExitError;

@@ -19,6 +19,10 @@
 #include "monitor/json_log.hpp"
 #include "runtime/spawn.hpp"
 
+namespace berth::monitor {
+class Standby;
+}
+
 namespace berth::containers {
 
 struct Container {
@@ -140,7 +144,10 @@ struct AttachOptions {
 // forwarded to the container (without a terminal: with -t, ^C is a key the terminal
 // turns into SIGINT inside). A container made with -i or -t is attached through the
 // monitor (attach.hpp), this process's terminal in raw mode for -t.
-Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach);
+// `standby`, when given and not used yet, becomes the monitor (see monitor/standby.hpp);
+// otherwise one is forked here.
+Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach,
+                          monitor::Standby* standby = nullptr);
 inline Result<StartReport> start(Engine& e, const Container& c, bool attach) {
   AttachOptions a;
   a.output = attach;

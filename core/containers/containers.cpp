@@ -22,6 +22,7 @@
 #include "containers/names.hpp"
 #include "monitor/attach.hpp"
 #include "monitor/monitor.hpp"
+#include "monitor/standby.hpp"
 #include "network/ipam.hpp"
 #include "network/networks.hpp"
 #include "network/ports.hpp"
@@ -1244,7 +1245,8 @@ static Status write_hosts_file(Engine& e, const Container& c) {
   return write_in_place(e.container_dir(c.id) + "/hosts", text);
 }
 
-Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach_opts) {
+Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& attach_opts,
+                          monitor::Standby* standby) {
   StartReport report;
   if (c.state == "running") {
     report.started = true;
@@ -1324,6 +1326,9 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     refresh_linkers(e, c.id);
   }
   util::timing_mark("start: networks attached");
+  // The container's root for the monitor's first run, asked for here where the storage
+  // driver is open.
+  BERTH_ASSIGN(auto root_mounts, e.storage().mounts(c.id));
   int chan[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) return sys_error("socketpair");
   int io[2] = {-1, -1};
@@ -1344,44 +1349,43 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   ::sigprocmask(SIG_BLOCK, &fwd, &old);
   sdk::ScopeGuard restore_mask([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
 
-  Container handed = c;
-  handed.owner_pid = me;
-  // SQLite connections must not cross fork(): even an unused copy leaves the child's SQLite
-  // believing it holds descriptors and locks it does not. The monitor opens its own only
-  // when this process is gone (`run -d`, a killed CLI).
-  e.close_db();
-  util::timing_mark("start: forking monitor");
-  pid_t mon = ::fork();
-  if (mon == 0) {
-    ::close(chan[0]);
-    if (io[0] >= 0) ::close(io[0]);
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    try {
-      monitor::monitor_main(e, handed, plan, chan[1], attach && !relayed, io[1]);
-    } catch (const std::exception& ex) {
-      // A bug, not a user error: say what it was instead of vanishing.
-      send_line(chan[1], std::string("E 125 the container monitor failed: ") + ex.what());
-      ::_exit(125);
+  sdk::ScopeGuard close_chan([&] { ::close(chan[0]); });
+  sdk::ScopeGuard close_ends([&] {
+    for (int fd : {chan[1], io[0], io[1]}) {
+      if (fd >= 0) ::close(fd);
     }
+  });
+  std::optional<monitor::Standby> late;
+  if (standby == nullptr || !standby->ready()) {
+    // None forked before the state was opened: one now. SQLite connections must not cross
+    // fork(): even an unused copy leaves the child's SQLite believing it holds descriptors
+    // and locks it does not; the monitor opens its own only when this process is gone.
+    e.close_db();
+    util::timing_mark("start: forking monitor");
+    auto forked = monitor::Standby::fork(e);
+    Status reopened = e.reopen_db();
+    util::timing_mark("start: database reopened");
+    if (!forked) return std::move(forked).error();
+    late.emplace(std::move(*forked));
+    // Nothing can be recorded without the database: the standby, never handed, goes, and
+    // the next reconcile() gives the start back, its owner gone.
+    if (!reopened) {
+      give_back.dismiss();
+      return std::move(reopened).error();
+    }
+    standby = &*late;
   }
-  int fork_errno = errno;
+  if (Status h = standby->hand(c, me, plan, root_mounts, chan[1], attach && !relayed, io[1]); !h) {
+    return std::move(h).error();
+  }
+  util::timing_mark("start: monitor handed the start");
+  const pid_t mon = standby->pid();
+  report.monitor_pid = mon;
+  close_ends.dismiss();
   ::close(chan[1]);
   if (io[1] >= 0) ::close(io[1]);
   std::optional<attach::Relay> relay;
   if (relayed) relay.emplace(io[0], tty, attach_opts.input && open_stdin, keys);
-  Status reopened = e.reopen_db();
-  util::timing_mark("start: database reopened");
-  sdk::ScopeGuard close_chan([&] { ::close(chan[0]); });
-  if (mon < 0) return sys_error("fork the container monitor", fork_errno);
-  report.monitor_pid = mon;
-  if (!reopened) {
-    // Nothing can be recorded now: stop the monitor (and so the container, whose cgroups
-    // the next reconcile() empties, since this start's owner will be gone).
-    give_back.dismiss();
-    ::kill(mon, SIGKILL);
-    ::waitpid(mon, nullptr, 0);
-    return std::move(reopened).error();
-  }
 
   int sfd = attach ? ::signalfd(-1, &fwd, SFD_CLOEXEC) : -1;
   sdk::ScopeGuard close_sfd([&] {

@@ -62,7 +62,7 @@ const json& part(const json& spec, const char* key, json::value_t type = json::v
 }  // namespace
 
 void monitor_main(Engine& e, const containers::Container& c, const network::Plan& networks,
-                  int chan, bool attach, int io) {
+                  const std::vector<sdk::Mount>& root_mounts, int chan, bool attach, int io) {
   util::timing_mark("monitor: forked");
   ::setsid();
   ::signal(SIGPIPE, SIG_IGN);
@@ -132,7 +132,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   int64_t dns_seen = -1;
   std::map<std::string, std::vector<uint32_t>> dns_cache;
   auto open_db = [&]() -> bool {
-    if (!db_open) db_open = static_cast<bool>(e.reopen_db());
+    if (!db_open) db_open = static_cast<bool>(e.open_state());
     return db_open;
   };
   // The CLI that started the first run, while it is there (see monitor.hpp).
@@ -162,7 +162,9 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       end_monitor(code);
     };
 
-    auto mounts = e.storage().mounts(id);
+    // A restart asks the storage driver again (and so opens it in this process).
+    Result<std::vector<sdk::Mount>> mounts = root_mounts;
+    if (!first) mounts = open_db() ? e.storage().mounts(id) : Result<std::vector<sdk::Mount>>(make_error(Code::Internal, "cannot open the state"));
     if (!mounts) fail(125, mounts.error().what());
     if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
     const std::string log_path = dir + "/" + id + "-json.log";
@@ -527,7 +529,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       // in its own time; this makes it prompt. Deleting a veth waits for an RCU grace
       // period (about 12 ms here), so it happens after the exit was reported.
       if (!networks.attachments.empty()) network::leave(networks.attachments, 0);
-      if (host_config.value("AutoRemove", false)) (void)containers::sweep(e);
+      if (host_config.value("AutoRemove", false) && open_db()) (void)containers::sweep(e);
       end_monitor(0);
     }
 

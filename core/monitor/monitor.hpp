@@ -16,6 +16,9 @@
 // CLI), so a foreground `run` costs one connection, not two. No daemon is involved.
 
 #include <string>
+#include <vector>
+
+#include "berth/sdk/storage_driver.hpp"
 
 #include "containers/container.hpp"
 #include "engine.hpp"
@@ -23,13 +26,18 @@
 
 namespace berth::monitor {
 
-// Runs in the forked monitor process; never returns. `chan` is the socket to the CLI;
-// `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the output; `io`, when
-// given, is the CLI's attach connection instead (run -i/-t; see attach.hpp). `networks` are
-// the endpoints the CLI leased: joined to each run's namespace before its program runs,
-// and left when it ends (a restart keeps them and joins again).
+// Runs in the monitor process (a Standby handed a start, standby.hpp); never returns.
+// `e` may have no state open: the monitor opens it when it needs the database (the CLI
+// gone) or the storage driver (a restart's mounts, the --rm sweep). `chan` is the socket
+// to the CLI; `attach` keeps the CLI's stdout/stderr (fds 1 and 2) as copies of the
+// output; `io`, when given, is the CLI's attach connection instead (run -i/-t; see
+// attach.hpp). `networks` are the endpoints the CLI leased: joined to each run's namespace
+// before its program runs, and left when it ends (a restart keeps them and joins again).
+// `root_mounts` are the container's root file system for the first run, as the storage
+// driver gave them to the CLI.
 [[noreturn]] void monitor_main(Engine& e, const containers::Container& c,
-                               const network::Plan& networks, int chan, bool attach,
+                               const network::Plan& networks,
+                               const std::vector<sdk::Mount>& root_mounts, int chan, bool attach,
                                int io = -1);
 
 }  // namespace berth::monitor

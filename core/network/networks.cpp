@@ -37,13 +37,13 @@ std::string str_of(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-Network from_row(const state::Stmt& s) {
+// A network from its columns, `spec` being the stored spec column (Network::to_json).
+Network network_from(std::string id, std::string name, std::string driver, int64_t created_ns, json spec) {
   Network n;
-  n.id = s.text(0);
-  n.name = s.text(1);
-  n.driver = s.text(2);
-  n.created_ns = s.integer(3);
-  json spec = json::parse(s.text(4), nullptr, false);
+  n.id = std::move(id);
+  n.name = std::move(name);
+  n.driver = std::move(driver);
+  n.created_ns = created_ns;
   if (!spec.is_object()) spec = json::object();
   n.subnet = str_of(spec, "Subnet");
   n.ip_range = str_of(spec, "IPRange");
@@ -53,6 +53,10 @@ Network from_row(const state::Stmt& s) {
   n.options = json_map(spec.value("Options", json::object()));
   n.labels = json_map(spec.value("Labels", json::object()));
   return n;
+}
+
+Network from_row(const state::Stmt& s) {
+  return network_from(s.text(0), s.text(1), s.text(2), s.integer(3), json::parse(s.text(4), nullptr, false));
 }
 
 constexpr const char* kNetworkColumns = "SELECT id, name, driver, created_ns, spec FROM networks ";
@@ -634,6 +638,53 @@ Result<Attachment> attachment_of(Engine& e, const std::string& container_id, con
     return a;
   }
   return make_error(Code::NotFound, "no endpoint of container " + container_id.substr(0, 12) + " on network " + network_id.substr(0, 12));
+}
+
+json attachment_to_json(const Attachment& a) {
+  const Network& n = a.network;
+  const Endpoint& ep = a.endpoint;
+  json ports = json::array();
+  for (const auto& m : ep.ports) {
+    ports.push_back({{"Protocol", m.protocol}, {"HostIp", m.host_ip}, {"HostPort", m.host_port},
+                     {"ContainerPort", m.container_port}, {"ContainerIp", m.container_ip}});
+  }
+  return {{"Network", {{"Id", n.id}, {"Name", n.name}, {"Driver", n.driver}, {"Created", n.created_ns}, {"Spec", n.to_json()}}},
+          {"Endpoint", {{"Id", ep.id}, {"NetworkId", ep.network_id}, {"ContainerId", ep.container_id},
+                        {"IfName", ep.ifname}, {"IP", ep.ip}, {"Prefix", ep.prefix}, {"Mac", ep.mac},
+                        {"Aliases", ep.aliases}, {"Ports", ports}}}};
+}
+
+Result<Attachment> attachment_from_json(Engine& e, const json& j) {
+  auto bad = [] { return make_error(Code::Internal, "malformed network attachment"); };
+  if (!j.is_object() || !j.contains("Network") || !j.contains("Endpoint")) return bad();
+  try {
+    const json& n = j.at("Network");
+    const json& ep = j.at("Endpoint");
+    Attachment a;
+    a.network = network_from(n.at("Id").get<std::string>(), n.at("Name").get<std::string>(),
+                             n.at("Driver").get<std::string>(), n.at("Created").get<int64_t>(), n.at("Spec"));
+    a.endpoint.id = ep.at("Id").get<std::string>();
+    a.endpoint.network_id = ep.at("NetworkId").get<std::string>();
+    a.endpoint.container_id = ep.at("ContainerId").get<std::string>();
+    a.endpoint.ifname = ep.at("IfName").get<std::string>();
+    a.endpoint.ip = ep.at("IP").get<uint32_t>();
+    a.endpoint.prefix = ep.at("Prefix").get<int>();
+    a.endpoint.mac = ep.at("Mac").get<std::string>();
+    a.endpoint.aliases = ep.at("Aliases").get<std::vector<std::string>>();
+    for (const auto& p : ep.at("Ports")) {
+      sdk::PortMapping m;
+      m.protocol = p.at("Protocol").get<std::string>();
+      m.host_ip = p.at("HostIp").get<std::string>();
+      m.host_port = p.at("HostPort").get<uint16_t>();
+      m.container_port = p.at("ContainerPort").get<uint16_t>();
+      m.container_ip = p.at("ContainerIp").get<std::string>();
+      a.endpoint.ports.push_back(m);
+    }
+    BERTH_ASSIGN(a.driver, e.plugins().network(a.network.driver));
+    return a;
+  } catch (const json::exception&) {
+    return bad();
+  }
 }
 
 void leave(const std::vector<Attachment>& attachments, pid_t pid) {

@@ -120,6 +120,10 @@ Result<std::vector<Attachment>> attach(Engine& e, const std::string& container_i
 // (the process `pid`), then the default route of the first network with a gateway.
 // `default_route` false: a network connected to a running container leaves its route alone.
 Status join(const std::vector<Attachment>& attachments, pid_t pid, bool default_route = true);
+// An attachment as the CLI hands it to the container's monitor (monitor/standby.hpp) and
+// back; the receiving process finds the driver again by its name.
+nlohmann::json attachment_to_json(const Attachment& a);
+Result<Attachment> attachment_from_json(Engine& e, const nlohmann::json& j);
 // Ends one attachment (`network disconnect`, or a connect whose join failed): leave() when
 // the container runs (`pid`), the driver's delete_endpoint, the row.
 Status detach(Engine& e, const Attachment& a, pid_t pid);

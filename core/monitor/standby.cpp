@@ -1,0 +1,220 @@
+#include "monitor/standby.hpp"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "monitor/monitor.hpp"
+#include "util/util.hpp"
+
+namespace berth::monitor {
+
+using nlohmann::json;
+
+namespace {
+
+// What precedes the order on the socket, with the descriptors (chan, then io) attached.
+struct Header {
+  uint32_t magic;
+  uint32_t length;  // of the JSON that follows
+  uint32_t fds;     // 1 or 2
+};
+constexpr uint32_t kMagic = 0x62727468;  // "brth"
+// An order is a container spec and a few mounts: far below this; more means a bug.
+constexpr uint32_t kMaxOrder = 64u << 20;
+
+bool read_exact(int fd, char* buf, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    buf += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reports a start the standby cannot make on the channel, as the monitor reports its own.
+[[noreturn]] void refuse(int chan, const std::string& why) {
+  (void)util::write_all(chan, "E 125 " + why + "\n");
+  ::_exit(125);
+}
+
+[[noreturn]] void standby_main(Engine& e, int sock) {
+  // Out of the CLI's process group and session: ^C at its terminal is not for us.
+  ::setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  Header h{};
+  int fds[2] = {-1, -1};
+  {
+    struct iovec iov {&h, sizeof h};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof h)) ::_exit(0);  // the CLI went without a start for us
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        std::memcpy(fds, CMSG_DATA(c), std::min<size_t>(count, 2) * sizeof(int));
+      }
+    }
+  }
+  const int chan = fds[0];
+  const int io = h.fds == 2 ? fds[1] : -1;
+  if (chan < 0) ::_exit(125);
+  if (h.magic != kMagic || h.length > kMaxOrder) refuse(chan, "the container monitor got a malformed start");
+  std::string text(h.length, '\0');
+  if (!read_exact(sock, text.data(), text.size())) ::_exit(0);
+  ::close(sock);
+  json order = json::parse(text, nullptr, false);
+  if (!order.is_object()) refuse(chan, "the container monitor got a malformed start");
+  containers::Container c;
+  network::Plan plan;
+  std::vector<sdk::Mount> mounts;
+  try {
+    c.id = order.at("Id").get<std::string>();
+    c.owner_pid = order.at("Owner").get<pid_t>();
+    c.spec = std::move(order.at("Spec"));
+    plan.share_pid = order.at("SharePid").get<pid_t>();
+    plan.share_start = order.at("ShareStart").get<uint64_t>();
+    for (const auto& m : order.at("RootMounts")) {
+      mounts.push_back({m.at("Type").get<std::string>(), m.at("Source").get<std::string>(),
+                        m.at("Target").get<std::string>(), m.at("Options").get<std::vector<std::string>>()});
+    }
+  } catch (const json::exception&) {
+    refuse(chan, "the container monitor got a malformed start");
+  }
+  for (const auto& a : order["Networks"]) {
+    auto attachment = network::attachment_from_json(e, a);
+    if (!attachment) refuse(chan, attachment.error().what());
+    plan.attachments.push_back(std::move(*attachment));
+  }
+  try {
+    monitor_main(e, c, plan, mounts, chan, order.value("Attach", false), io);
+  } catch (const std::exception& ex) {
+    // A bug, not a user error: say what it was instead of vanishing.
+    refuse(chan, std::string("the container monitor failed: ") + ex.what());
+  }
+}
+
+}  // namespace
+
+Result<Standby> Standby::fork(Engine& e) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return sys_error("socketpair");
+  util::timing_mark("standby: forking");
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return sys_error("fork the container monitor", err);
+  }
+  if (pid == 0) {
+    ::close(sv[0]);
+    standby_main(e, sv[1]);
+  }
+  util::timing_mark("standby: forked");
+  ::close(sv[1]);
+  Standby s;
+  s.pid_ = pid;
+  s.fd_ = sv[0];
+  return s;
+}
+
+Standby::Standby(Standby&& o) noexcept : pid_(o.pid_), fd_(o.fd_) {
+  o.pid_ = -1;
+  o.fd_ = -1;
+}
+
+Standby& Standby::operator=(Standby&& o) noexcept {
+  if (this != &o) {
+    reap();
+    pid_ = o.pid_;
+    fd_ = o.fd_;
+    o.pid_ = -1;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Standby::~Standby() { reap(); }
+
+void Standby::reap() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+Status Standby::hand(const containers::Container& c, pid_t owner, const network::Plan& plan,
+                     const std::vector<sdk::Mount>& root_mounts, int chan, bool attach, int io) {
+  if (fd_ < 0) return make_error(Code::Internal, "the container monitor's standby is gone");
+  json order = {{"Id", c.id},
+                {"Owner", owner},
+                {"Spec", c.spec},
+                {"Attach", attach},
+                {"SharePid", plan.share_pid},
+                {"ShareStart", plan.share_start},
+                {"RootMounts", json::array()},
+                {"Networks", json::array()}};
+  for (const auto& m : root_mounts) {
+    order["RootMounts"].push_back({{"Type", m.type}, {"Source", m.source}, {"Target", m.target}, {"Options", m.options}});
+  }
+  for (const auto& a : plan.attachments) order["Networks"].push_back(network::attachment_to_json(a));
+  const std::string text = order.dump();
+  Header h{kMagic, static_cast<uint32_t>(text.size()), io >= 0 ? 2u : 1u};
+  int fds[2] = {chan, io};
+  struct iovec iov {&h, sizeof h};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(h.fds * sizeof(int));
+  struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(h.fds * sizeof(int));
+  std::memcpy(CMSG_DATA(cm), fds, h.fds * sizeof(int));
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof h) || !send_all(fd_, text)) {
+    Error err = sys_error("hand the start to the container monitor");
+    reap();
+    return err;
+  }
+  // Handed: the process is the container's monitor now; the caller reaps it as such.
+  ::close(fd_);
+  fd_ = -1;
+  return {};
+}
+
+}  // namespace berth::monitor
