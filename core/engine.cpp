@@ -27,12 +27,16 @@ Status Engine::open_state() {
     BERTH_ASSIGN(db_, state::Store::open(cfg_.state_root + "/berth.db"));
     util::timing_mark("engine: database open");
   }
-  if (!storage_) {
-    BERTH_ASSIGN(storage_, plugins_->storage(cfg_.storage_driver));
-    util::timing_mark("engine: storage driver ready");
-  }
+  BERTH_TRY(open_storage());
   images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
                                                  cfg_.run_root + "/scratch");
+  return {};
+}
+
+Status Engine::open_storage() {
+  if (storage_) return {};
+  BERTH_ASSIGN(storage_, plugins_->storage(cfg_.storage_driver));
+  util::timing_mark("engine: storage driver ready");
   return {};
 }
 

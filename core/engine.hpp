@@ -27,6 +27,8 @@ class Engine {
   // The second half: the state database, the storage driver and the image store, each
   // unless open already. db(), storage() and images() need it.
   Status open_state();
+  // The storage driver alone (what emptying the trash needs), unless open already.
+  Status open_storage();
 
   const config::HostConfig& config() const { return cfg_; }
   plugin_host::PluginHost& plugins() { return *plugins_; }

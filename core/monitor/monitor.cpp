@@ -281,9 +281,18 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     if (spawned && tty && master < 0) {
       ::kill(spawned->pid, SIGKILL);
       ::waitpid(spawned->pid, nullptr, 0);
+      ::close(spawned->pidfd);
+      if (spawned->mount_ns >= 0) ::close(spawned->mount_ns);
       spawned = make_error(Code::Internal, failure.message);
     }
     if (!spawned) fail(failure.exit_code, failure.message);
+    // Closed once the exit is reported: the namespace's teardown then happens here, off the
+    // path from the program's exit to the CLI's (see Spawned::mount_ns).
+    int mount_ns = spawned->mount_ns;
+    auto drop_mount_ns = [&] {
+      if (mount_ns >= 0) ::close(mount_ns);
+      mount_ns = -1;
+    };
     int stdin_w = in[1];
     util::timing_mark("monitor: container exec'd");
 
@@ -513,12 +522,16 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       if (!cli_gone) {
         report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : "") +
                          (released ? " released" : ""));
+        drop_mount_ns();
         // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
         // when it records later, its update finds the exit written and changes nothing.
         while (!exit_done && !cli_gone) {
           if (!read_chan(5000)) break;
         }
       }
+      // (Without a CLI, before the record says exited: a start that follows mounts the
+      // same root, and finds the old one gone.)
+      drop_mount_ns();
       if (!exit_done && open_db()) {
         if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom, released);
       }
@@ -529,7 +542,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       // in its own time; this makes it prompt. Deleting a veth waits for an RCU grace
       // period (about 12 ms here), so it happens after the exit was reported.
       if (!networks.attachments.empty()) network::leave(networks.attachments, 0);
-      if (host_config.value("AutoRemove", false) && open_db()) (void)containers::sweep(e);
+      if (host_config.value("AutoRemove", false) && e.open_storage()) (void)containers::sweep(e);
       end_monitor(0);
     }
 
@@ -537,9 +550,11 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     // leaves the record to this process.
     if (!cli_gone) {
       report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + " restart");
+      drop_mount_ns();
       ::close(chan);
       cli_gone = true;
     }
+    drop_mount_ns();  // (the next run mounts the same root)
     // The next run joins the same endpoints: their interfaces must be gone first.
     if (!networks.attachments.empty()) network::leave(networks.attachments, 0);
     ++restarts;

@@ -703,12 +703,14 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   }
   ::close(sync[0]);
   ::close(err[1]);
+  const int mount_ns = ::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
   auto abort_child = [&](const std::string& why) -> Error {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     ::close(sync[1]);
     ::close(err[0]);
     ::close(pidfd);
+    if (mount_ns >= 0) ::close(mount_ns);
     failure->message = why;
     return make_error(Code::Internal, why);
   };
@@ -740,13 +742,14 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   if (!report.empty()) {
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     ::close(pidfd);
+    if (mount_ns >= 0) ::close(mount_ns);
     parse_report(report, failure);
     Code code = failure->exit_code == 127 ? Code::NotFound
                 : failure->exit_code == 126 ? Code::Forbidden
                                             : Code::Internal;
     return make_error(code, failure->message);
   }
-  return Spawned{static_cast<pid_t>(pid), pidfd};
+  return Spawned{static_cast<pid_t>(pid), pidfd, mount_ns};
 }
 
 namespace {

@@ -95,6 +95,11 @@ struct StartFailure {
 struct Spawned {
   pid_t pid = 0;
   int pidfd = -1;  // readable when the process exits
+  // The container's mount namespace, held so that its teardown (every mount unmounted,
+  // an RCU grace period: about a millisecond here, sometimes five) is not part of the
+  // process's exit: the caller closes it once the exit has been reported. -1 if it could
+  // not be opened (then the exit pays for it, nothing else changes).
+  int mount_ns = -1;
 };
 
 // Returns the running process, or a StartFailure (in `failure`) with an error.
