@@ -38,16 +38,21 @@ class Cli {
  public:
   explicit Cli(Globals g) : globals_(std::move(g)) {}
   // Opens the engine on first use. A failure (a refused plugin, a bad config) has been
-  // printed when this returns nullptr; the command then exits 125. With `standby`, a
-  // container monitor is forked into it between the plugins and the state, while this
-  // process is small (monitor/standby.hpp); when that fork fails, start() forks later.
-  Engine* engine(monitor::Standby* standby = nullptr);
+  // printed when this returns nullptr; the command then exits 125.
+  Engine* engine();
+  // The container monitor's standby for run and start (monitor/standby.hpp): main()
+  // spawns it before the command parses its flags, the command takes it (an empty one if
+  // none could be spawned: start() then forks one), and main() reaps one left untaken.
+  void spawn_standby();
+  monitor::Standby take_standby() { return std::move(standby_); }
+  void drop_standby() { standby_ = monitor::Standby(); }
   const Globals& globals() const { return globals_; }
 
  private:
   Globals globals_;
   std::unique_ptr<sdk::Logger> logger_;
   std::unique_ptr<Engine> engine_;
+  monitor::Standby standby_;
 };
 
 // Thrown by commands for a usage error; main prints it with the "See 'berth X --help'" line.

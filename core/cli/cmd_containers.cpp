@@ -280,8 +280,8 @@ int cmd_run(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   auto req = request_from(p);
   bool detach = p.vm["detach"].as<bool>();
-  monitor::Standby standby;
-  Engine* e = cli.engine(&standby);
+  monitor::Standby standby = cli.take_standby();
+  Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   if (auto keys = attach::parse_detach_keys(p.vm["detach-keys"].as<std::string>()); !keys) {
     throw UsageError{keys.error().message};
@@ -331,8 +331,8 @@ int cmd_start(Cli& cli, const std::vector<std::string>& args) {
   if (p.help) return 0;
   bool attach = p.vm["attach"].as<bool>();
   if (attach && p.args.size() > 1) throw UsageError{"you cannot start and attach multiple containers at once", kExitError};
-  monitor::Standby standby;  // for the first container started
-  Engine* e = cli.engine(&standby);
+  monitor::Standby standby = cli.take_standby();  // for the first container started
+  Engine* e = cli.engine();
   if (e == nullptr) return engine_unavailable();
   (void)containers::reconcile(*e);
   int rc = 0;

@@ -8,7 +8,11 @@
 
 namespace berth::cli {
 
-Engine* Cli::engine(monitor::Standby* standby) {
+void Cli::spawn_standby() {
+  if (auto s = monitor::Standby::spawn(globals_.config_path, globals_.log_level); s) standby_ = std::move(*s);
+}
+
+Engine* Cli::engine() {
   if (engine_) return engine_.get();
   auto cfg = config::load_config(globals_.config_path);
   if (!cfg) {
@@ -18,16 +22,9 @@ Engine* Cli::engine(monitor::Standby* standby) {
   util::timing_mark("cli: config loaded");
   if (!globals_.log_level.empty()) cfg->log_level = globals_.log_level;
   logger_ = std::make_unique<plugin_host::SpdLogger>(plugin_host::setup_logging(cfg->log_level));
-  auto e = Engine::open_plugins(std::move(*cfg), logger_.get());
+  auto e = Engine::open(std::move(*cfg), logger_.get());
   if (!e) {
     print_error(e.error());
-    return nullptr;
-  }
-  if (standby != nullptr) {
-    if (auto forked = monitor::Standby::fork(**e); forked) *standby = std::move(*forked);
-  }
-  if (Status s = (*e)->open_state(); !s) {
-    print_error(s.error());
     return nullptr;
   }
   engine_ = std::move(*e);

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/cli.hpp"
+#include "monitor/standby.hpp"
 #include "plugin_host/logger.hpp"
 #include "util/util.hpp"
 
@@ -84,6 +86,10 @@ int main(int argc, char** argv) {
     usage();
     return 0;
   }
+  // The container monitor's standby (monitor/standby.hpp), spawned by run and start.
+  if (args[i] == "__monitor-standby" && i + 2 == args.size()) {
+    return berth::monitor::standby_command(g.config_path, g.log_level, std::atoi(args[i + 1].c_str()));
+  }
   std::map<std::string, Command> table;
   register_container_commands(table);
   register_image_commands(table);
@@ -122,6 +128,9 @@ int main(int argc, char** argv) {
   int rc;
   {
     Cli cli(g);
+    // The container's monitor starts now, on the other core, while the command parses
+    // its flags and opens the state (monitor/standby.hpp).
+    if (name == "run" || name == "start" || name == "container run" || name == "container start") cli.spawn_standby();
     try {
       rc = it->second(cli, std::vector<std::string>(args.begin() + static_cast<long>(i), args.end()));
     } catch (const UsageError& e) {
@@ -132,6 +141,7 @@ int main(int argc, char** argv) {
     // the engine down (plugins unloaded, static destructors) changes nothing and cost 3 ms
     // of every `run` (bench/RESULTS.md); the kernel releases descriptors and locks, and the
     // database's WAL is left as after any process (no checkpoint on close by design).
+    cli.drop_standby();  // (one the command did not take: told to go, and reaped)
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);

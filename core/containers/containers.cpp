@@ -1355,9 +1355,12 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
       if (fd >= 0) ::close(fd);
     }
   });
+  auto hand = [&](monitor::Standby& s) {
+    return s.hand(c, me, plan, root_mounts, chan[1], attach && !relayed, io[1]);
+  };
   std::optional<monitor::Standby> late;
-  if (standby == nullptr || !standby->ready()) {
-    // None forked before the state was opened: one now. SQLite connections must not cross
+  if (standby == nullptr || !standby->ready() || !hand(*standby)) {
+    // None spawned, or it is gone: fork one now. SQLite connections must not cross
     // fork(): even an unused copy leaves the child's SQLite believing it holds descriptors
     // and locks it does not; the monitor opens its own only when this process is gone.
     e.close_db();
@@ -1373,10 +1376,8 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
       give_back.dismiss();
       return std::move(reopened).error();
     }
+    BERTH_TRY(hand(*late));
     standby = &*late;
-  }
-  if (Status h = standby->hand(c, me, plan, root_mounts, chan[1], attach && !relayed, io[1]); !h) {
-    return std::move(h).error();
   }
   util::timing_mark("start: monitor handed the start");
   const pid_t mon = standby->pid();

@@ -88,6 +88,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   const json& network = part(spec, "Network");
   const json& host_config = part(spec, "HostConfig");
   const auto policy = containers::restart_policy_of(host_config);
+  const bool auto_remove = host_config.value("AutoRemove", false);
   const std::string dir = e.container_dir(id);
   const std::string rootfs = dir + "/rootfs";
   const bool tty = config.value("Tty", false);
@@ -522,7 +523,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       if (!cli_gone) {
         report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : "") +
                          (released ? " released" : ""));
-        drop_mount_ns();
+        // Now, so that the record says exited only of an unmounted root (a start that
+        // follows mounts it again). An --rm container never starts again: its namespace
+        // goes after the CLI's removal, which would otherwise wait on the unmounts.
+        if (!auto_remove) drop_mount_ns();
         // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
         // when it records later, its update finds the exit written and changes nothing.
         while (!exit_done && !cli_gone) {
@@ -542,7 +546,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       // in its own time; this makes it prompt. Deleting a veth waits for an RCU grace
       // period (about 12 ms here), so it happens after the exit was reported.
       if (!networks.attachments.empty()) network::leave(networks.attachments, 0);
-      if (host_config.value("AutoRemove", false) && e.open_storage()) (void)containers::sweep(e);
+      if (auto_remove && e.open_storage()) (void)containers::sweep(e);
       end_monitor(0);
     }
 

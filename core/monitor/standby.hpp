@@ -1,24 +1,27 @@
 #pragma once
 
-// The container monitor's process before it has a container: forked while the CLI is
-// still small, it waits on a socket until the CLI hands it a start.
+// The container monitor's process before it has a container: started before the CLI
+// opens its state, it waits on a socket until the CLI hands it a start.
 //
-// `run` forks it right after the plugins are listed, before the state database opens:
-// a fork of a process that has touched little is cheap, the copy-on-write faults that
-// follow are few, and no SQLite connection crosses the fork. The CLI then makes the
-// record and the snapshot while the standby sits idle on the other core, and hands it
-// what the monitor needs (the container's id and spec, the root mounts, the network
-// attachments, the CLI's end of the channel of monitor.hpp): the monitor starts the
-// container at once, instead of after a fork of a CLI grown by SQLite's caches and the
-// plugins. A standby that is never handed (the run failed first) sees its socket close
-// and exits; the CLI reaps it.
+// `run` and `start` spawn it as soon as their flags are parsed: this binary exec'd
+// (vfork and exec, 0.2 ms for the CLI) as `berth __monitor-standby FD`, which loads the
+// configuration and lists the plugins itself on the other core while the CLI opens the
+// database, resolves the image and makes the record and the snapshot. The CLI then hands
+// it what the monitor needs (the container's id and spec, the root mounts, the network
+// attachments, the CLI's end of the channel of monitor.hpp) and the monitor starts the
+// container at once. Nothing of the CLI's memory is shared: a fork of the CLI, even an
+// early one, cost both processes copy-on-write faults (about 2 ms on this path), and a
+// late one a reopened database as well. A standby that is never handed (the run failed
+// first) sees its socket close and exits; the CLI reaps it.
 //
-// A process with its state open (`start` of a second container, `restart`, compose)
-// forks one late, with the database closed around the fork, and hands it the same way:
-// there is one path into monitor_main().
+// A process with its state open (`start` of a second container, `restart`, compose), or
+// whose spawned standby is gone, forks one, with the database closed around the fork, and
+// hands it the same way: there is one path into monitor_main().
 
 #include <sys/types.h>
 
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "berth/sdk/result.hpp"
@@ -34,8 +37,10 @@ class Standby {
   // Forks the standby. `e` must have no database open; the standby keeps its copy of it
   // and opens the state only when the monitor needs it (see monitor.hpp).
   static Result<Standby> fork(Engine& e);
+  // Spawns the standby as a new process of this binary, with the same global flags.
+  static Result<Standby> spawn(const std::string& config_path, const std::string& log_level);
 
-  Standby() = default;
+  Standby();
   Standby(Standby&& o) noexcept;
   Standby& operator=(Standby&& o) noexcept;
   Standby(const Standby&) = delete;
@@ -43,9 +48,15 @@ class Standby {
   // One never handed is told to go (its socket closes) and reaped.
   ~Standby();
 
-  // Forked and not handed yet.
-  bool ready() const { return fd_ >= 0; }
-  pid_t pid() const { return pid_; }
+  // Started and not handed yet.
+  bool ready() {
+    settle();
+    return fd_ >= 0;
+  }
+  pid_t pid() {
+    settle();
+    return pid_;
+  }
 
   // Makes the standby the monitor of `c` (owned by `owner`, this process): monitor_main()
   // with these arguments, `chan` and `io` (-1: none) passed over as descriptors, which the
@@ -55,9 +66,17 @@ class Standby {
               const std::vector<sdk::Mount>& root_mounts, int chan, bool attach, int io);
 
  private:
+  struct Spawning;
+  // Waits for spawn()'s thread: then pid_ is the process (or fd_ is closed: none started).
+  void settle();
   void reap();
   pid_t pid_ = -1;
   int fd_ = -1;
+  std::unique_ptr<Spawning> spawning_;
 };
+
+// `berth __monitor-standby FD`, what spawn() runs: the engine's plugins listed, then the
+// wait on FD. Returns (an exit code) only if it cannot get that far.
+int standby_command(const std::string& config_path, const std::string& log_level, int fd);
 
 }  // namespace berth::monitor
