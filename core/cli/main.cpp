@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,6 +50,15 @@ void usage() {
 int main(int argc, char** argv) {
   using namespace berth::cli;
   berth::util::timing_mark("cli: main");
+  // Started with stdin, stdout or stderr closed, the first files opened would take their
+  // numbers (and a monitor, which points 0-2 at /dev/null, would lose its channel).
+  for (int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC); fd >= 0; fd = ::open("/dev/null", O_RDWR | O_CLOEXEC)) {
+    if (fd > 2) {
+      ::close(fd);
+      break;
+    }
+    ::fcntl(fd, F_SETFD, 0);
+  }
   berth::util::remember_argv(argc, argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   Globals g;

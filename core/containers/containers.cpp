@@ -1278,8 +1278,8 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   }
   // Until the monitor reports the container running, a failure gives the start back.
   sdk::ScopeGuard give_back([&] { (void)undo_start(e, c.id, me, 125, "start failed"); });
-  // Addresses are leased here, where the database is open; the monitor, a fork of this
-  // process, joins them to the container's namespace between clone and exec.
+  // Addresses are leased here, where the database is open; the monitor, handed them with
+  // the start, joins them to the container's namespace between clone and exec.
   for (const auto& l : c.spec.value("HostConfig", json::object()).value("BerthLinks", json::array())) {
     auto target = find(e, l.value("Id", ""));
     if (!target || !target->running()) {

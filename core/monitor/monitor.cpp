@@ -35,7 +35,7 @@ void report(int fd, const std::string& line) {
   if (fd >= 0) (void)util::write_all(fd, line + "\n");
 }
 
-// The monitor must not hold any descriptor of the CLI that forked it (a test harness
+// The monitor must not hold any descriptor of the CLI that started it (a test harness
 // reading the CLI's output until EOF would otherwise wait for the container to end).
 // close_range() around the few it keeps: listing /proc/self/fd costs a millisecond.
 void close_inherited(std::vector<int> keep) {
@@ -49,9 +49,8 @@ void close_inherited(std::vector<int> keep) {
   ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-// A member of the spec by reference (an empty one of `type` when missing): in a process
-// just forked every copy's allocations fault on pages shared with the CLI, most of a
-// millisecond for the spec's three parts.
+// A member of the spec by reference (an empty one of `type` when missing): copies of the
+// spec's three parts cost most of a millisecond of allocations and page faults.
 const json& part(const json& spec, const char* key, json::value_t type = json::value_t::object) {
   static const json no_object = json::object(), no_array = json::array();
   auto it = spec.find(key);
@@ -133,7 +132,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   int64_t dns_seen = -1;
   std::map<std::string, std::vector<uint32_t>> dns_cache;
   auto open_db = [&]() -> bool {
-    if (!db_open) db_open = static_cast<bool>(e.open_state());
+    if (!db_open) db_open = e.db_open() || static_cast<bool>(e.reopen_db());
     return db_open;
   };
   // The CLI that started the first run, while it is there (see monitor.hpp).
@@ -165,7 +164,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
 
     // A restart asks the storage driver again (and so opens it in this process).
     Result<std::vector<sdk::Mount>> mounts = root_mounts;
-    if (!first) mounts = open_db() ? e.storage().mounts(id) : Result<std::vector<sdk::Mount>>(make_error(Code::Internal, "cannot open the state"));
+    if (!first) {
+      Status opened = e.open_storage();
+      mounts = opened ? e.storage().mounts(id) : Result<std::vector<sdk::Mount>>(opened.error());
+    }
     if (!mounts) fail(125, mounts.error().what());
     if (Status s = fs::make_dirs(rootfs, 0700); !s) fail(125, s.error().what());
     const std::string log_path = dir + "/" + id + "-json.log";
@@ -501,6 +503,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       if (*fd >= 0) ::close(*fd);
       *fd = -1;
     }
+    // A container on networks lets its namespaces go now: its /sys holds the network
+    // namespace, whose interfaces (on a bridge, still plugged in) must not outlive the
+    // address lease the exit's record gives back.
+    if (!networks.attachments.empty()) drop_mount_ns();
     const bool oom = runtime::oom_killed(cgroups);
     // Said in the exit report, so that an --rm removal need not look for them again.
     const bool released = static_cast<bool>(runtime::destroy_cgroups(cgroups));
@@ -523,9 +529,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       if (!cli_gone) {
         report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + (oom ? " oom" : "") +
                          (released ? " released" : ""));
-        // Now, so that the record says exited only of an unmounted root (a start that
-        // follows mounts it again). An --rm container never starts again: its namespace
-        // goes after the CLI's removal, which would otherwise wait on the unmounts.
+        // Now, while the CLI records the exit, so that a start that follows (which mounts
+        // the same root) is unlikely to find the old one still there. An --rm container
+        // never starts again: its namespace goes after the CLI's removal, which would
+        // otherwise wait on the unmounts.
         if (!auto_remove) drop_mount_ns();
         // A CLI that does not answer (stopped with ^Z, say) does not hold the record back;
         // when it records later, its update finds the exit written and changes nothing.
@@ -536,7 +543,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
       // (Without a CLI, before the record says exited: a start that follows mounts the
       // same root, and finds the old one gone.)
       drop_mount_ns();
-      if (!exit_done && open_db()) {
+      if (!exit_done && open_db() && (!auto_remove || e.open_storage())) {
         if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom, released);
       }
       util::timing_mark("monitor: exit recorded");

@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -56,16 +58,20 @@ bool send_all(int fd, std::string_view data) {
 
 // Reports a start the standby cannot make on the channel, as the monitor reports its own.
 [[noreturn]] void refuse(int chan, const std::string& why) {
-  (void)util::write_all(chan, "E 125 " + why + "\n");
+  (void)send_all(chan, "E 125 " + why + "\n");
   ::_exit(125);
 }
 
-[[noreturn]] void standby_main(Engine& e, int sock) {
+[[noreturn]] void standby_body(Engine& e, int sock) {
   // Out of the CLI's process group and session: ^C at its terminal is not for us.
   ::setsid();
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Ready: the CLI hands a start only to a standby that got this far (one that died
+  // before sends nothing, and the CLI forks another).
+  const char ready = 'r';
+  if (::send(sock, &ready, 1, MSG_NOSIGNAL) != 1) ::_exit(0);
   Header h{};
   int fds[2] = {-1, -1};
   {
@@ -126,6 +132,16 @@ bool send_all(int fd, std::string_view data) {
   }
 }
 
+// Nothing may leave this process's standby by an exception: a forked one would unwind
+// into its copy of the CLI's start() and carry on as a second CLI.
+[[noreturn]] void standby_main(Engine& e, int sock) {
+  try {
+    standby_body(e, sock);
+  } catch (...) {
+  }
+  ::_exit(125);
+}
+
 }  // namespace
 
 Result<Standby> Standby::fork(Engine& e) {
@@ -162,9 +178,9 @@ struct Standby::Spawning {
 
 Result<Standby> Standby::spawn(const std::string& config_path, const std::string& log_level) {
   int sv[2];
-  // The standby's end is inherited through exec; ours is not.
-  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return sys_error("socketpair");
-  ::fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+  // Close-on-exec both: the standby's end reaches it through a file action of its own,
+  // and no other child of this process (forked meanwhile by another thread) inherits it.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return sys_error("socketpair");
   std::vector<std::string> args = {"berth"};
   if (!config_path.empty()) args.insert(args.end(), {"--config", config_path});
   if (!log_level.empty()) args.insert(args.end(), {"--log-level", log_level});
@@ -188,7 +204,12 @@ Result<Standby> Standby::spawn(const std::string& config_path, const std::string
       sigemptyset(&none);
       posix_spawnattr_setsigmask(&attr, &none);
       posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-      sp->rc = ::posix_spawn(&sp->pid, "/proc/self/exe", nullptr, &attr, argv.data(), environ);
+      // (dup2 onto itself clears the descriptor's close-on-exec flag, glibc >= 2.29.)
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      posix_spawn_file_actions_adddup2(&actions, theirs, theirs);
+      sp->rc = ::posix_spawn(&sp->pid, "/proc/self/exe", &actions, &attr, argv.data(), environ);
+      posix_spawn_file_actions_destroy(&actions);
       posix_spawnattr_destroy(&attr);
       ::close(theirs);
     });
@@ -196,6 +217,7 @@ Result<Standby> Standby::spawn(const std::string& config_path, const std::string
     ::close(sv[0]);
     ::close(sv[1]);
     s.fd_ = -1;
+    s.spawning_.reset();
     return make_error(Code::Internal, std::string("start the container monitor: ") + e.what());
   }
   return s;
@@ -205,7 +227,7 @@ Standby::Standby() = default;
 
 void Standby::settle() {
   if (!spawning_) return;
-  spawning_->thread.join();
+  if (spawning_->thread.joinable()) spawning_->thread.join();
   if (spawning_->rc == 0) {
     pid_ = spawning_->pid;
   } else if (fd_ >= 0) {
@@ -217,6 +239,17 @@ void Standby::settle() {
 
 int standby_command(const std::string& config_path, const std::string& log_level, int fd) {
   util::timing_mark("standby: exec'd");
+  // Whatever else the CLI had open without close-on-exec is not ours to hold while we wait.
+  {
+    int keep[2] = {std::min(fd, util::timing_fd()), std::max(fd, util::timing_fd())};
+    unsigned from = 3;
+    for (int k : keep) {
+      if (k < static_cast<int>(from)) continue;
+      if (static_cast<unsigned>(k) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(k) - 1, 0u);
+      from = static_cast<unsigned>(k) + 1;
+    }
+    ::syscall(SYS_close_range, from, ~0u, 0u);
+  }
   auto cfg = config::load_config(config_path);
   if (!cfg) return 125;  // (the CLI, which loaded the same file, says what is wrong with it)
   if (!log_level.empty()) cfg->log_level = log_level;
@@ -260,6 +293,16 @@ Status Standby::hand(const containers::Container& c, pid_t owner, const network:
                      const std::vector<sdk::Mount>& root_mounts, int chan, bool attach, int io) {
   settle();
   if (fd_ < 0) return make_error(Code::Internal, "the container monitor's standby is gone");
+  // Its ready byte (the wait, if any, is for its start-up on the other core).
+  char ready = 0;
+  ssize_t got;
+  do {
+    got = ::read(fd_, &ready, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1) {
+    reap();
+    return make_error(Code::Internal, "the container monitor's standby exited before it was ready");
+  }
   json order = {{"Id", c.id},
                 {"Owner", owner},
                 {"Spec", c.spec},
@@ -272,7 +315,12 @@ Status Standby::hand(const containers::Container& c, pid_t owner, const network:
     order["RootMounts"].push_back({{"Type", m.type}, {"Source", m.source}, {"Target", m.target}, {"Options", m.options}});
   }
   for (const auto& a : plan.attachments) order["Networks"].push_back(network::attachment_to_json(a));
-  const std::string text = order.dump();
+  std::string text;
+  try {
+    text = order.dump();
+  } catch (const json::exception& ex) {  // (a string that is not UTF-8)
+    return make_error(Code::InvalidArgument, std::string("cannot hand the start to the container monitor: ") + ex.what());
+  }
   Header h{kMagic, static_cast<uint32_t>(text.size()), io >= 0 ? 2u : 1u};
   int fds[2] = {chan, io};
   struct iovec iov {&h, sizeof h};
@@ -292,7 +340,8 @@ Status Standby::hand(const containers::Container& c, pid_t owner, const network:
     n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(sizeof h) || !send_all(fd_, text)) {
-    Error err = sys_error("hand the start to the container monitor");
+    Error err = n >= 0 && n != static_cast<ssize_t>(sizeof h) ? make_error(Code::Internal, "hand the start to the container monitor: short write")
+                                                            : sys_error("hand the start to the container monitor");
     reap();
     return err;
   }

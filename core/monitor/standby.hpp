@@ -3,12 +3,13 @@
 // The container monitor's process before it has a container: started before the CLI
 // opens its state, it waits on a socket until the CLI hands it a start.
 //
-// `run` and `start` spawn it as soon as their flags are parsed: this binary exec'd
-// (vfork and exec, 0.2 ms for the CLI) as `berth __monitor-standby FD`, which loads the
+// main() spawns it for `run` and `start` before their flags are parsed: this binary
+// exec'd (posix_spawn, from a thread: it waits for the exec) as `berth __monitor-standby
+// FD`, which loads the
 // configuration and lists the plugins itself on the other core while the CLI opens the
 // database, resolves the image and makes the record and the snapshot. The CLI then hands
 // it what the monitor needs (the container's id and spec, the root mounts, the network
-// attachments, the CLI's end of the channel of monitor.hpp) and the monitor starts the
+// attachments, the monitor's end of the channel of monitor.hpp) and the monitor starts the
 // container at once. Nothing of the CLI's memory is shared: a fork of the CLI, even an
 // early one, cost both processes copy-on-write faults (about 2 ms on this path), and a
 // late one a reopened database as well. A standby that is never handed (the run failed

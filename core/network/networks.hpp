@@ -97,7 +97,8 @@ struct Choice {
 };
 Result<Choice> choose(Engine& e, const std::string& name_or_id);
 
-// What joins one container to one network, built before the monitor forks (which copies it).
+// What joins one container to one network, built by start() and handed to the monitor
+// (as JSON, attachment_to_json; the monitor opens the driver by name).
 struct Attachment {
   Network network;
   Endpoint endpoint;

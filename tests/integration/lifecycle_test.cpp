@@ -101,6 +101,18 @@ TEST_F(Lifecycle, ExitCodesOfFailedRunsAndNothingLeftBehind) {
   }
 }
 
+TEST_F(Lifecycle, RunsWithTheCallersStdioClosed) {
+  // The monitor points its 0-2 at /dev/null: descriptors it is handed must not be there.
+  const std::string b = std::string(kBerth) + " --config " + config_;
+  Output fg = exec({"sh", "-c", b + " run --rm busybox sh -c 'echo out; exit 4' <&- 2>&-"});
+  EXPECT_EQ(fg.code, 4) << fg.err;
+  EXPECT_EQ(trim(fg.out), "out");
+  std::string name = unique("closed");
+  Output bg = exec({"sh", "-c", b + " run -d --name " + name + " busybox sh -c 'exit 5' <&- 2>&-"});
+  ASSERT_EQ(bg.code, 0) << bg.err;
+  EXPECT_EQ(ok({"wait", name}), "5");
+}
+
 TEST_F(Lifecycle, StartOfSeveralContainersGivesEachItsMonitor) {
   // The first gets the monitor forked before the state opened (monitor/standby.hpp), the
   // others one forked with the state open: both paths end in a running container whose
