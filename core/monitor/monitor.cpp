@@ -35,20 +35,6 @@ void report(int fd, const std::string& line) {
   if (fd >= 0) (void)util::write_all(fd, line + "\n");
 }
 
-// The monitor must not hold any descriptor of the CLI that started it (a test harness
-// reading the CLI's output until EOF would otherwise wait for the container to end).
-// close_range() around the few it keeps: listing /proc/self/fd costs a millisecond.
-void close_inherited(std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
-  unsigned from = 3;
-  for (int fd : keep) {
-    if (fd < static_cast<int>(from)) continue;
-    if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0u);
-    from = static_cast<unsigned>(fd) + 1;
-  }
-  ::syscall(SYS_close_range, from, ~0u, 0u);
-}
-
 // A member of the spec by reference (an empty one of `type` when missing): copies of the
 // spec's three parts cost most of a millisecond of allocations and page faults.
 const json& part(const json& spec, const char* key, json::value_t type = json::value_t::object) {
@@ -76,7 +62,9 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   int devnull = ::open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; ++fd) ::dup2(devnull, fd);
   if (devnull > 2) ::close(devnull);
-  close_inherited({chan, out_sink, err_sink, io, util::timing_fd()});
+  // The monitor must not hold any descriptor of the CLI that started it (a test harness
+  // reading the CLI's output until EOF would otherwise wait for the container to end).
+  util::close_all_except({chan, out_sink, err_sink, io, util::timing_fd()});
 
   const std::string& id = c.id;
   const pid_t me = ::getpid();

@@ -240,16 +240,7 @@ void Standby::settle() {
 int standby_command(const std::string& config_path, const std::string& log_level, int fd) {
   util::timing_mark("standby: exec'd");
   // Whatever else the CLI had open without close-on-exec is not ours to hold while we wait.
-  {
-    int keep[2] = {std::min(fd, util::timing_fd()), std::max(fd, util::timing_fd())};
-    unsigned from = 3;
-    for (int k : keep) {
-      if (k < static_cast<int>(from)) continue;
-      if (static_cast<unsigned>(k) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(k) - 1, 0u);
-      from = static_cast<unsigned>(k) + 1;
-    }
-    ::syscall(SYS_close_range, from, ~0u, 0u);
-  }
+  util::close_all_except({fd, util::timing_fd()});
   auto cfg = config::load_config(config_path);
   if (!cfg) return 125;  // (the CLI, which loaded the same file, says what is wrong with it)
   if (!log_level.empty()) cfg->log_level = log_level;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -220,6 +221,17 @@ std::string exe_dir() {
   buf[n] = '\0';
   std::string p(buf);
   return p.substr(0, p.rfind('/'));
+}
+
+void close_all_except(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0u);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  ::syscall(SYS_close_range, from, ~0u, 0u);
 }
 
 bool write_all(int fd, std::string_view buf) {

@@ -75,6 +75,9 @@ void set_command_line(const std::string& text);
 
 // Write all of buf, retrying on EINTR and short writes.
 bool write_all(int fd, std::string_view buf);
+// Closes every descriptor from 3 up but those in `keep` (-1s ignored), with close_range()
+// around them: listing /proc/self/fd costs a millisecond.
+void close_all_except(std::vector<int> keep);
 
 // A forked helper that reports failure as text: the child runs `work` and exits (0 when
 // it returned ""; else the text goes back on a pipe); the parent runs `after_fork` (start
