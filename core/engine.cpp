@@ -23,13 +23,9 @@ Status Engine::open_state() {
   if (state_open()) return {};
   BERTH_TRY(sdk::fs::make_dirs(cfg_.state_root, 0711));
   BERTH_TRY(sdk::fs::make_dirs(cfg_.run_root, 0711));
-  if (!db_) {
-    BERTH_ASSIGN(db_, state::Store::open(cfg_.state_root + "/berth.db"));
-    util::timing_mark("engine: database open");
-  }
   BERTH_TRY(open_storage());
-  images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
-                                                 cfg_.run_root + "/scratch");
+  if (!db_) return reopen_db();  // (which makes the image store)
+  make_image_store();
   return {};
 }
 
@@ -50,11 +46,14 @@ void Engine::close_db() {
 
 Status Engine::reopen_db() {
   BERTH_ASSIGN(db_, state::Store::open(cfg_.state_root + "/berth.db"));
-  if (storage_) {
-    images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
-                                                   cfg_.run_root + "/scratch");
-  }
+  util::timing_mark("engine: database open");
+  if (storage_) make_image_store();
   return {};
+}
+
+void Engine::make_image_store() {
+  images_ = std::make_unique<images::ImageStore>(db_.get(), storage_.get(), cfg_.state_root + "/images",
+                                                 cfg_.run_root + "/scratch");
 }
 
 }  // namespace berth

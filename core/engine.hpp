@@ -20,9 +20,8 @@ class Engine {
   // Loads plugins and opens the state; any refusal is returned (the CLI exits 125).
   static Result<std::unique_ptr<Engine>> open(config::HostConfig cfg, sdk::Logger* logger);
   // The first half of open(): the plugins listed (each opened when first asked for), no
-  // database, no storage driver. What a process forks from before it opens the state (the
-  // container monitor's standby, monitor/standby.hpp), then open_state() in each process
-  // that needs it.
+  // database, no storage driver: what the container monitor's standby starts with
+  // (monitor/standby.hpp), opening the rest only when it needs it.
   static Result<std::unique_ptr<Engine>> open_plugins(config::HostConfig cfg, sdk::Logger* logger);
   // The second half: the state database, the storage driver and the image store, each
   // unless open already. db(), storage() and images() need it.
@@ -52,6 +51,7 @@ class Engine {
 
  private:
   explicit Engine(config::HostConfig cfg) : cfg_(std::move(cfg)) {}
+  void make_image_store();  // over the open database and storage driver
   config::HostConfig cfg_;
   std::unique_ptr<plugin_host::PluginHost> plugins_;
   std::unique_ptr<state::Store> db_;

@@ -1293,10 +1293,9 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
   sdk::ScopeGuard unmount_volumes([&] {
     if (!report.started) volumes::unmount_all(e, c.id, volume_uses);
   });
-  if (!volume_uses.empty()) {
-    BERTH_ASSIGN(auto root_mounts, e.storage().mounts(c.id));
-    BERTH_TRY(volumes::copy_up(c.spec, root_mounts));
-  }
+  // The container's root: volumes are filled from it, and the monitor mounts it.
+  BERTH_ASSIGN(auto root_mounts, e.storage().mounts(c.id));
+  if (!volume_uses.empty()) BERTH_TRY(volumes::copy_up(c.spec, root_mounts));
   network::Plan plan;
   std::vector<network::Attachment>& attachments = plan.attachments;
   if (auto reqs = network::requests_of(c.spec); !reqs.empty()) {
@@ -1326,9 +1325,6 @@ Result<StartReport> start(Engine& e, const Container& c, const AttachOptions& at
     refresh_linkers(e, c.id);
   }
   util::timing_mark("start: networks attached");
-  // The container's root for the monitor's first run, asked for here where the storage
-  // driver is open.
-  BERTH_ASSIGN(auto root_mounts, e.storage().mounts(c.id));
   int chan[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) return sys_error("socketpair");
   int io[2] = {-1, -1};

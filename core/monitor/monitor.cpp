@@ -114,15 +114,11 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
   sigaddset(&wake, SIGUSR1);
   ::sigprocmask(SIG_BLOCK, &wake, nullptr);
 
-  bool db_open = false;
   // The embedded DNS's answers (see the lookup below).
   std::optional<state::Stmt> dns_version;
   int64_t dns_seen = -1;
   std::map<std::string, std::vector<uint32_t>> dns_cache;
-  auto open_db = [&]() -> bool {
-    if (!db_open) db_open = e.db_open() || static_cast<bool>(e.reopen_db());
-    return db_open;
-  };
+  auto open_db = [&]() -> bool { return e.db_open() || static_cast<bool>(e.reopen_db()); };
   // The CLI that started the first run, while it is there (see monitor.hpp).
   bool recorded = false, refused = false, cli_gone = false, exit_done = false;
   int restarts = 0;
@@ -549,7 +545,6 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     // leaves the record to this process.
     if (!cli_gone) {
       report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + " restart");
-      drop_mount_ns();
       ::close(chan);
       cli_gone = true;
     }
