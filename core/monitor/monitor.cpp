@@ -198,10 +198,8 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     sc.env = containers::process_env(config);
     sc.cwd = config.value("WorkingDir", std::string());
     sc.user = config.value("User", std::string());
-    sc.make_cgroups = [&]() -> Result<std::vector<std::string>> {
-      BERTH_ASSIGN(cgroups, runtime::create_cgroups(id, containers::resources_of(host_config)));
-      return cgroups;
-    };
+    sc.cgroups = runtime::plan_cgroups(id);
+    sc.limits = containers::resources_of(host_config);
     sc.rlimits = containers::rlimits_of(host_config);
     containers::apply_security(host_config, &sc);
     sc.stdout_fd = out[1];
@@ -256,6 +254,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     util::timing_mark("monitor: spawning");
     runtime::StartFailure failure;
     auto spawned = runtime::spawn_container(sc, &failure);
+    if (spawned) cgroups = spawned->cgroups;
     for (int fd : {out[1], err[1], in[0], console[1], sc.join_netns_fd}) {
       if (fd >= 0) ::close(fd);
     }

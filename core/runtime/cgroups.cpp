@@ -131,11 +131,18 @@ bool prepare_cpuset_base(const std::string& base) {
 
 }  // namespace
 
+std::vector<CgroupDir> plan_cgroups(const std::string& container_id) {
+  std::vector<CgroupDir> plan;
+  for (auto& h : discover_hierarchies()) {
+    std::string dir = h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth/" + container_id;
+    plan.push_back({std::move(h), std::move(dir)});
+  }
+  return plan;
+}
+
 std::vector<std::string> cgroup_dirs_for(const std::string& container_id) {
   std::vector<std::string> dirs;
-  for (const auto& h : discover_hierarchies()) {
-    dirs.push_back(h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth/" + container_id);
-  }
+  for (auto& c : plan_cgroups(container_id)) dirs.push_back(std::move(c.dir));
   return dirs;
 }
 
@@ -244,11 +251,11 @@ Status write_limits(const Hierarchy& h, const std::string& dir, const Resources&
   return apply_limits(h, dir, limits);
 }
 
-Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits) {
+Result<std::vector<std::string>> create_cgroups(const std::vector<CgroupDir>& plan, bool v2, const Resources& limits) {
   std::vector<std::string> made;
-  for (const auto& h : discover_hierarchies()) {
-    std::string base = h.mount_point + (h.own_path == "/" ? "" : h.own_path) + "/berth";
-    std::string dir = base + "/" + container_id;
+  for (const auto& [h, dir] : plan) {
+    if (h.v2 != v2) continue;
+    std::string base = dir.substr(0, dir.rfind('/'));
     const bool cpuset = !h.v2 && is_cpuset(h.controllers);
     bool cloned = false;
     if (cpuset) {
@@ -287,16 +294,19 @@ bool oom_killed(const std::vector<std::string>& dirs) {
   return false;
 }
 
-Status enter_cgroups(const std::vector<std::string>& dirs, pid_t pid) {
-  std::string p = std::to_string(pid);
+Status join_cgroups(const std::vector<std::string>& dirs) {
   for (const auto& d : dirs) {
-    std::string f = d + "/cgroup.procs";
+    std::string f = d + "/tasks";
     int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      f = d + "/cgroup.procs";
+      fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
+    }
     if (fd < 0) return sys_error("open '" + f + "'");
-    bool ok = util::write_all(fd, p);
+    bool ok = util::write_all(fd, "0");
     int e = errno;
     ::close(fd);
-    if (!ok) return sys_error("add pid " + p + " to '" + f + "'", e);
+    if (!ok) return sys_error("join '" + f + "'", e);
   }
   return {};
 }

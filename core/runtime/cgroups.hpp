@@ -40,10 +40,19 @@ struct Resources {
   bool all_devices = false;
 };
 
-// Creates the container's cgroup in every hierarchy, with `limits` written into the
-// controllers each hierarchy has; returns the directories made. On error (a limit the
-// kernel refuses, say) removes what it made, and the error names the file.
-Result<std::vector<std::string>> create_cgroups(const std::string& container_id, const Resources& limits = {});
+// One hierarchy's group for a container.
+struct CgroupDir {
+  Hierarchy hierarchy;
+  std::string dir;  // <mount point><own path>/berth/<id>
+};
+// Where a container's groups go, in every hierarchy this process sees.
+std::vector<CgroupDir> plan_cgroups(const std::string& container_id);
+// Makes the planned groups of one version (the v2 group, or the v1 ones), with `limits`
+// written into the controllers each hierarchy has; returns the directories made. On
+// error (a limit the kernel refuses, say) removes what it made, and the error names the
+// file. (Two calls because a container is born in its v2 group, made before the clone,
+// and moves itself into its v1 groups, made after it: see spawn_container.)
+Result<std::vector<std::string>> create_cgroups(const std::vector<CgroupDir>& plan, bool v2, const Resources& limits);
 // Writes `limits` into an existing cgroup directory `dir` of hierarchy `h`, in the files
 // its version and controllers have (create_cgroups() does this for each one it makes).
 Status write_limits(const Hierarchy& h, const std::string& dir, const Resources& limits);
@@ -52,8 +61,12 @@ Status write_limits(const Hierarchy& h, const std::string& dir, const Resources&
 bool oom_killed(const std::vector<std::string>& dirs);
 // Where create_cgroups() puts a container's cgroups when called from this process.
 std::vector<std::string> cgroup_dirs_for(const std::string& container_id);
-// Moves `pid` into every directory.
-Status enter_cgroups(const std::vector<std::string>& dirs, pid_t pid);
+// Moves the calling process, which must have one thread, into every directory. A v1
+// group takes "0" in its tasks file: a thread that moves itself is spared the kernel's
+// global cgroup_threadgroup_rwsem, whose first writer waits out an RCU grace period
+// (7 ms on this HZ=250 host, up to 20). A v2 group has no such file; its cgroup.procs
+// takes the process, and the lock.
+Status join_cgroups(const std::vector<std::string>& dirs);
 // Removes the directories (retrying briefly while the last processes exit). Tries all.
 Status destroy_cgroups(const std::vector<std::string>& dirs);
 

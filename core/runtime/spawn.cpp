@@ -538,9 +538,17 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   }
 }
 
-[[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd) {
-  // The parent places this process in its cgroups meanwhile (writing cgroup.procs takes
-  // about a millisecond per v1 hierarchy here); we wait for it only before the cgroup
+// A v1 group the child moves itself into: the hierarchy's root (opened by the parent
+// before the clone: after pivot_root the host's /sys/fs/cgroup is out of sight, and the
+// descriptor reaches it still) and the group's path below it.
+struct V1Group {
+  int root_fd = -1;
+  std::string mount_point;
+  std::string path;
+};
+
+[[noreturn]] void child_main(const SpawnConfig& cfg, int syncfd, int errfd, const std::vector<V1Group>& v1) {
+  // The parent makes the v1 cgroups meanwhile; we wait for them only before the cgroup
   // namespace and the user's program, which must start inside them.
   ::setsid();
   ::prctl(PR_SET_PDEATHSIG, 0);
@@ -627,6 +635,15 @@ void refuse_symlinked_mount_points(int errfd, const std::string& root) {
   char go = 0;
   if (::read(syncfd, &go, 1) != 1) ::_exit(125);
   ::close(syncfd);
+  for (const auto& g : v1) {
+    // "0": this thread, the process's only one (see join_cgroups).
+    int fd = ::openat(g.root_fd, (g.path + "/tasks").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || !util::write_all(fd, "0")) {
+      child_fail(errfd, 125, err_str("join cgroup '" + g.mount_point + "/" + g.path + "'"));
+    }
+    ::close(fd);
+    ::close(g.root_fd);
+  }
   util::timing_mark("child: in cgroups");
   // (Before switch_user: a process that is no longer root cannot make namespaces.)
   if (::unshare(CLONE_NEWCGROUP) != 0 && errno != EINVAL) {
@@ -683,24 +700,76 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     ::close(sync[1]);
     return sys_error("pipe", e);
   }
+  std::vector<std::string> made;
+  auto fail_early = [&](const Error& why) -> Error {
+    for (int fd : {sync[0], sync[1], err[0], err[1]}) ::close(fd);
+    (void)destroy_cgroups(made);
+    failure->message = why.what();
+    return why;
+  };
+  // The v2 group first: the child is born in it. The v1 hierarchies' roots are opened
+  // now for the child, which moves itself into its groups there once they are made.
+  int v2_fd = -1;
+  std::vector<V1Group> v1;
+  if (!cfg.cgroups.empty()) {
+    auto r = create_cgroups(cfg.cgroups, true, cfg.limits);
+    if (!r) return fail_early(r.error());
+    made = std::move(*r);
+    if (!made.empty()) {
+      v2_fd = ::open(made.front().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (v2_fd < 0) return fail_early(sys_error("open '" + made.front() + "'"));
+    }
+    for (const auto& c : cfg.cgroups) {
+      if (c.hierarchy.v2) continue;
+      V1Group g{::open(c.hierarchy.mount_point.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), c.hierarchy.mount_point,
+                c.dir.substr(c.hierarchy.mount_point.size() + 1)};
+      if (g.root_fd < 0) {
+        Error e = sys_error("open '" + c.hierarchy.mount_point + "'");
+        for (const auto& o : v1) ::close(o.root_fd);
+        if (v2_fd >= 0) ::close(v2_fd);
+        return fail_early(e);
+      }
+      v1.push_back(std::move(g));
+    }
+  }
+  auto close_group_fds = [&] {
+    for (auto& g : v1) {
+      if (g.root_fd >= 0) ::close(g.root_fd);
+      g.root_fd = -1;
+    }
+    if (v2_fd >= 0) ::close(v2_fd);
+    v2_fd = -1;
+  };
   struct clone_args args {};
   args.flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_PIDFD;
   if (cfg.new_netns) args.flags |= CLONE_NEWNET;
+  if (v2_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(v2_fd);
+  }
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  // A kernel before 5.7 knows no CLONE_INTO_CGROUP: born outside, joined below.
+  bool v2_late = false;
+  if (pid < 0 && v2_fd >= 0 && (errno == EINVAL || errno == E2BIG)) {
+    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    pid = ::syscall(SYS_clone3, &args, sizeof args);
+    v2_late = true;
+  }
   if (pid < 0) {
     int e = errno;
-    for (int fd : {sync[0], sync[1], err[0], err[1]}) ::close(fd);
-    failure->message = std::string("create namespaces: ") + std::strerror(e);
-    return sys_error("clone3", e);
+    close_group_fds();
+    return fail_early(sys_error("create namespaces", e));
   }
   if (pid == 0) {
     ::close(sync[1]);
     ::close(err[0]);
-    child_main(cfg, sync[0], err[1]);
+    child_main(cfg, sync[0], err[1], v1);
   }
+  close_group_fds();
   ::close(sync[0]);
   ::close(err[1]);
   const int mount_ns = ::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
@@ -711,19 +780,23 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     ::close(err[0]);
     ::close(pidfd);
     if (mount_ns >= 0) ::close(mount_ns);
+    (void)destroy_cgroups(made);
     failure->message = why;
     return make_error(Code::Internal, why);
   };
   util::timing_mark("spawn: cloned");
-  std::vector<std::string> made;
-  if (cfg.make_cgroups) {
-    auto r = cfg.make_cgroups();
+  if (!cfg.cgroups.empty()) {
+    auto r = create_cgroups(cfg.cgroups, false, cfg.limits);
     if (!r) return abort_child(r.error().what());
-    made = std::move(*r);
+    made.insert(made.end(), r->begin(), r->end());
     util::timing_mark("spawn: cgroups made");
-  }
-  if (Status s = enter_cgroups(made, static_cast<pid_t>(pid)); !s) {
-    return abort_child(s.error().what());
+    if (v2_late) {
+      std::string procs = made.front() + "/cgroup.procs";
+      int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+      bool ok = fd >= 0 && util::write_all(fd, std::to_string(pid));
+      if (fd >= 0) ::close(fd);
+      if (!ok) return abort_child(err_str("add the container to '" + procs + "'"));
+    }
   }
   if (cfg.before_start) {
     if (Status s = cfg.before_start(static_cast<pid_t>(pid)); !s) return abort_child(s.error().what());
@@ -743,13 +816,14 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     ::close(pidfd);
     if (mount_ns >= 0) ::close(mount_ns);
+    (void)destroy_cgroups(made);
     parse_report(report, failure);
     Code code = failure->exit_code == 127 ? Code::NotFound
                 : failure->exit_code == 126 ? Code::Forbidden
                                             : Code::Internal;
     return make_error(code, failure->message);
   }
-  return Spawned{static_cast<pid_t>(pid), pidfd, mount_ns};
+  return Spawned{static_cast<pid_t>(pid), pidfd, mount_ns, std::move(made)};
 }
 
 namespace {
@@ -773,7 +847,7 @@ namespace {
     fds.emplace_back(fd, type);
   }
   // Into the cgroups before the cgroup namespace, so that it is rooted where they are.
-  if (Status s = enter_cgroups(cfg.cgroup_dirs, ::getpid()); !s) child_fail(errfd, 125, s.error().what());
+  if (Status s = join_cgroups(cfg.cgroup_dirs); !s) child_fail(errfd, 125, s.error().what());
   for (const auto& [fd, type] : fds) {
     // The network namespace of a --network host container is the host's own: nothing to do.
     if (::setns(fd, type) != 0) child_fail(errfd, 125, err_str("enter the container's namespaces"));

@@ -15,6 +15,7 @@
 
 #include "berth/sdk/result.hpp"
 #include "berth/sdk/storage_driver.hpp"
+#include "runtime/cgroups.hpp"
 
 namespace berth::runtime {
 
@@ -60,12 +61,13 @@ struct SpawnConfig {
   std::vector<std::string> env;
   std::string cwd = "/";
   std::string user;                       // "", "uid[:gid]" or "name[:group]"
-  // Makes the container's cgroups, called in the parent right after the clone; the child
-  // goes into what it returns before it runs (unset: no cgroups). The mkdirs, kernel time
-  // under the cgroup mutex in every v1 hierarchy, so run on one core while the child mounts
-  // its root on the other. Whatever it made is the caller's to remove, also when the start
-  // fails.
-  std::function<Result<std::vector<std::string>>()> make_cgroups;
+  // The container's cgroups (empty: none) and their limits, made by spawn_container: the
+  // v2 group before the clone, so that the child is born in it (CLONE_INTO_CGROUP); the
+  // v1 groups right after it, in the parent on one core while the child mounts its root
+  // on the other, and the child moves itself into them (see join_cgroups: no process is
+  // ever moved by another, which would cost an RCU grace period, 7-20 ms here).
+  std::vector<CgroupDir> cgroups;
+  Resources limits;
   std::vector<Rlimit> rlimits;            // set before exec (never above the current hard limit)
   std::vector<int> capabilities;          // kept in the bounding set (and, for root, effective)
   bool privileged = false;                // every capability, /sys and /proc writable, all devices
@@ -81,7 +83,7 @@ struct SpawnConfig {
   int stdin_fd = -1;                      // -1: /dev/null
   int stdout_fd = -1;
   int stderr_fd = -1;
-  // Called in the parent once the child exists in its namespaces and cgroups, before it
+  // Called in the parent once the child exists in its namespaces, its cgroups made, before it
   // goes on to exec: network drivers join its network namespace here. An error kills the
   // child and fails the start (125).
   std::function<Status(pid_t)> before_start;
@@ -100,6 +102,7 @@ struct Spawned {
   // process's exit: the caller closes it once the exit has been reported. -1 if it could
   // not be opened (then the exit pays for it, nothing else changes).
   int mount_ns = -1;
+  std::vector<std::string> cgroups;  // the groups made, the caller's to remove
 };
 
 // Returns the running process, or a StartFailure (in `failure`) with an error.

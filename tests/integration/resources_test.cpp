@@ -35,7 +35,9 @@ TEST_F(Resources, LimitsReachTheContainersCgroups) {
   if (!cgroup_value(id, "memory.limit_in_bytes").empty()) {
     EXPECT_EQ(cgroup_value(id, "memory.limit_in_bytes"), "33554432");
     std::string memsw = cgroup_value(id, "memory.memsw.limit_in_bytes");
-    if (!memsw.empty()) EXPECT_EQ(memsw, "67108864");
+    if (!memsw.empty()) {
+      EXPECT_EQ(memsw, "67108864");
+    }
     EXPECT_EQ(cgroup_value(id, "cpu.cfs_quota_us"), "50000");
     EXPECT_EQ(cgroup_value(id, "cpu.cfs_period_us"), "100000");
     EXPECT_EQ(cgroup_value(id, "cpu.shares"), "512");
@@ -53,6 +55,26 @@ TEST_F(Resources, LimitsReachTheContainersCgroups) {
   EXPECT_EQ(hc["CpuShares"], 512);
   EXPECT_EQ(hc["CpusetCpus"], "0");
   EXPECT_EQ(hc["PidsLimit"], 20);
+}
+
+TEST_F(Resources, TheContainerIsBornInItsCgroupsAndTheMonitorIsNot) {
+  // The child joins its v1 groups itself and is cloned into its v2 group: whatever the
+  // layout, its first process is in a group of its own in every hierarchy this host has,
+  // alone (the monitor stays outside), and its cgroup namespace is rooted there.
+  std::string id = ok({"run", "-d", "--network", "none", "busybox", "sleep", "60"});
+  std::string pid = std::to_string(json::parse(ok({"inspect", id}))[0]["State"]["Pid"].get<int>());
+  auto host_lines = lines(read_file("/proc/self/cgroup"));
+  auto dirs = cgroup_dirs_of(id);
+  EXPECT_EQ(dirs.size(), host_lines.size());
+  for (const auto& d : dirs) EXPECT_EQ(trim(read_file(d + "/cgroup.procs")), pid) << d;
+  auto own = lines(read_file("/proc/" + pid + "/cgroup"));
+  EXPECT_EQ(own.size(), host_lines.size());
+  for (const auto& line : own) EXPECT_NE(line.find("/berth/" + id), std::string::npos) << line;
+  for (const auto& line : lines(ok({"exec", id, "cat", "/proc/1/cgroup"}))) {
+    EXPECT_EQ(line.substr(line.rfind(':') + 1), "/") << line;
+  }
+  ok({"rm", "-f", id});
+  for (const auto& d : dirs) EXPECT_FALSE(exists(d)) << d;
 }
 
 TEST_F(Resources, TheKernelEnforcesThem) {
