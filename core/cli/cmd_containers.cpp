@@ -228,7 +228,8 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
     return std::nullopt;
   }
   (void)containers::reconcile(e);
-  auto c = containers::create(e, req, then_start);
+  std::vector<std::string> warnings;
+  auto c = containers::create(e, req, then_start, &warnings);
   // A missing image is pulled, its progress on stderr (stdout is the container's), and the
   // create tried again. (create looks the image up before it makes anything, so the first
   // attempt left nothing; a run of a present image pays no second look-up.)
@@ -243,13 +244,15 @@ std::optional<Container> do_create(Engine& e, const containers::CreateRequest& r
         run_error(pulled.error().what());
         return std::nullopt;
       }
-      c = containers::create(e, req, then_start);
+      c = containers::create(e, req, then_start, &warnings);
     }
   }
   if (!c) {
     run_error(c.error().what());
     return std::nullopt;
   }
+  // (Docker's CLI prints the create's warnings as it gets them, before the container runs.)
+  for (const auto& w : warnings) std::cerr << "WARNING: " << w << "\n";
   if (!cidfile.empty()) {
     if (Status s = sdk::fs::write_file_atomic(cidfile, c->id, 0644, sdk::fs::Durability::Atomic); !s) {
       run_error("failed to create the container ID file: " + s.error().what());

@@ -120,7 +120,10 @@ Status reconcile(Engine& e);
 // which `run` answers with a pull.
 inline constexpr const char* kNoSuchImage = "No such image: ";
 // With `then_start` the container is left "starting", owned by this process, for start().
-Result<Container> create(Engine& e, const CreateRequest& req, bool then_start = false);
+// `warnings` receives what Docker returns as the create's Warnings (limits this host's
+// cgroups cannot enforce, which the container goes without).
+Result<Container> create(Engine& e, const CreateRequest& req, bool then_start = false,
+                         std::vector<std::string>* warnings = nullptr);
 
 // How a started container is reported to the CLI that started it.
 struct StartReport {

@@ -721,7 +721,8 @@ std::vector<runtime::Rlimit> rlimits_of(const json& hc) {
   return out;
 }
 
-Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
+Result<Container> create(Engine& e, const CreateRequest& req, bool then_start, std::vector<std::string>* warnings) {
+  if (warnings) warnings->clear();
   auto image = e.images().resolve(req.image);
   if (!image) {
     if (image.error().code == Code::NotFound) {
@@ -876,6 +877,13 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
     link_strings.push_back(other->name + ":" + alias);  // Docker's "/db:/web/db" once the name is known
   }
   BERTH_TRY(validate_resources(req.resources));
+  runtime::Resources limits = req.resources;
+  // (Only a container with limits pays for reading the mount table here.)
+  if (limits.memory > 0 || limits.nano_cpus > 0 || limits.cpu_shares > 0 || !limits.cpuset_cpus.empty() ||
+      limits.pids_limit > 0) {
+    BERTH_ASSIGN(auto dropped, runtime::discard_unenforceable(runtime::discover_hierarchies(), limits));
+    if (warnings) *warnings = std::move(dropped);
+  }
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
   BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
   BERTH_ASSIGN(auto caps, resolve_capabilities(req.cap_add, req.cap_drop));
@@ -1031,12 +1039,12 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start) {
         {"BerthLinks", links},
         {"AutoRemove", req.auto_remove},
         {"LogConfig", log_config},
-        {"Memory", req.resources.memory},
-        {"MemorySwap", req.resources.memory_swap},
-        {"NanoCpus", req.resources.nano_cpus},
-        {"CpuShares", req.resources.cpu_shares},
-        {"CpusetCpus", req.resources.cpuset_cpus},
-        {"PidsLimit", req.resources.pids_limit > 0 ? json(req.resources.pids_limit) : json(nullptr)},
+        {"Memory", limits.memory},
+        {"MemorySwap", limits.memory_swap},
+        {"NanoCpus", limits.nano_cpus},
+        {"CpuShares", limits.cpu_shares},
+        {"CpusetCpus", limits.cpuset_cpus},
+        {"PidsLimit", limits.pids_limit > 0 ? json(limits.pids_limit) : json(nullptr)},
         {"Ulimits", ulimits.empty() ? json(nullptr) : ulimits},
         {"CapAdd", req.cap_add.empty() ? json(nullptr) : json(req.cap_add)},
         {"CapDrop", req.cap_drop.empty() ? json(nullptr) : json(req.cap_drop)},

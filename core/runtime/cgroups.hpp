@@ -40,6 +40,12 @@ struct Resources {
   bool all_devices = false;
 };
 
+// What a host whose mounted hierarchies `hs` lack a controller does with a limit that needs
+// it, as dockerd's verifyPlatformContainerResources: the limit is dropped from `r` and a
+// warning in Docker's words is returned for each (memory, CPU shares, cpuset, pids); --cpus,
+// which Docker refuses there, is an error naming the missing controller.
+Result<std::vector<std::string>> discard_unenforceable(const std::vector<Hierarchy>& hs, Resources& r);
+
 // One hierarchy's group for a container.
 struct CgroupDir {
   Hierarchy hierarchy;

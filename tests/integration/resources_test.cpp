@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
@@ -74,6 +76,117 @@ TEST_F(Resources, TheContainerIsBornInItsCgroupsAndTheMonitorIsNot) {
     EXPECT_EQ(line.substr(line.rfind(':') + 1), "/") << line;
   }
   ok({"rm", "-f", id});
+  for (const auto& d : dirs) EXPECT_FALSE(exists(d)) << d;
+}
+
+// The other two layouts, on whatever host this is: berth finds hierarchies by their mounts,
+// so in a mount namespace of its own where one kind is unmounted it sees a pure v1 host
+// (no cgroup2 mount) or a pure v2 one (no v1 mounts). The host's own mounts are untouched,
+// and the container's groups are real groups of the host's hierarchies.
+class CgroupLayouts : public Resources {
+ protected:
+  // Mount points of this host's hierarchies of one file system type.
+  static std::vector<std::string> mounted(const std::string& fstype) {
+    std::vector<std::string> out;
+    for (const auto& line : lines(read_file("/proc/self/mountinfo"))) {
+      auto sep = line.find(" - ");
+      if (sep == std::string::npos) continue;
+      auto pre = split_fields(line.substr(0, sep));
+      auto post = split_fields(line.substr(sep + 3));
+      if (pre.size() > 4 && !post.empty() && post[0] == fstype) out.push_back(pre[4]);
+    }
+    return out;
+  }
+  // berth --config <this test's file> args..., where the hierarchies of `hidden` are not mounted.
+  Output berth_without(const std::string& hidden, const std::vector<std::string>& args) {
+    std::string script = "for m in $(awk '$9 == \"" + hidden +
+                         "\" { print $5 }' /proc/self/mountinfo); do umount \"$m\" || exit 99; done; exec \"$@\"";
+    std::vector<std::string> argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", kBerth,
+                                     "--config", config_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return exec(argv);
+  }
+  std::string pid_of(const std::string& id) {
+    return std::to_string(json::parse(ok({"inspect", id}))[0]["State"]["Pid"].get<int>());
+  }
+};
+
+TEST_F(CgroupLayouts, PureV2TheContainerIsBornInItsGroupAndUnenforceableLimitsAreDiscarded) {
+  auto v2 = mounted("cgroup2");
+  if (v2.size() != 1) GTEST_SKIP() << "this host has " << v2.size() << " cgroup2 mounts";
+  Output info = berth_without("cgroup", {"info"});
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("Cgroup Version: cgroupfs v2\n"), std::string::npos) << info.out;
+
+  // Limits for controllers the v2 mount delegates reach the group; the others are dropped
+  // with Docker's warnings, and the container runs without them.
+  std::string controllers = " " + trim(read_file(v2[0] + "/cgroup.controllers")) + " ";
+  const bool pids = controllers.find(" pids ") != std::string::npos;
+  const bool memory = controllers.find(" memory ") != std::string::npos;
+  Output run = berth_without("cgroup", {"run", "-d", "--network", "none", "--pids-limit", "7", "-m", "64m", "busybox",
+                                        "sleep", "60"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  std::string id = trim(run.out);
+  EXPECT_EQ(run.err.find("PIDs limit discarded") == std::string::npos, pids) << run.err;
+  EXPECT_EQ(run.err.find("memory limit capabilities") == std::string::npos, memory) << run.err;
+  json hc = json::parse(ok({"inspect", id}))[0]["HostConfig"];
+  EXPECT_EQ(hc["PidsLimit"], pids ? json(7) : json(nullptr));
+  EXPECT_EQ(hc["Memory"], memory ? 67108864 : 0);
+
+  auto dirs = cgroup_dirs_of(id);
+  ASSERT_EQ(dirs.size(), 1u) << "a group in the v2 hierarchy only";
+  EXPECT_EQ(dirs[0].rfind(v2[0] + "/", 0), 0u) << dirs[0];
+  EXPECT_EQ(trim(read_file(dirs[0] + "/cgroup.procs")), pid_of(id));
+  if (pids) {
+    EXPECT_EQ(trim(read_file(dirs[0] + "/pids.max")), "7");
+  }
+  Output exec_out = berth_without("cgroup", {"exec", id, "cat", "/proc/self/cgroup"});
+  EXPECT_EQ(exec_out.code, 0) << exec_out.err;
+
+  // --cpus without a cpu controller is refused, as Docker refuses it, and leaves nothing.
+  if (controllers.find(" cpu ") == std::string::npos) {
+    auto before = all_container_ids();
+    Output cpus = berth_without("cgroup", {"run", "--rm", "--cpus", "1", "busybox", "true"});
+    EXPECT_EQ(cpus.code, 125);
+    EXPECT_NE(cpus.err.find("NanoCPUs can not be set"), std::string::npos) << cpus.err;
+    EXPECT_EQ(all_container_ids(), before);
+  }
+
+  Output rm = berth_without("cgroup", {"rm", "-f", id});
+  EXPECT_EQ(rm.code, 0) << rm.err;
+  EXPECT_FALSE(exists(dirs[0]));
+}
+
+TEST_F(CgroupLayouts, PureV1TheContainerJoinsEveryHierarchyAndItsLimitsApply) {
+  auto v1 = mounted("cgroup");
+  if (v1.empty()) GTEST_SKIP() << "this host mounts no v1 hierarchy";
+  Output info = berth_without("cgroup2", {"info"});
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("Cgroup Version: cgroupfs v1\n"), std::string::npos) << info.out;
+
+  Output run = berth_without("cgroup2", {"run", "-d", "--network", "none", "--pids-limit", "7", "busybox", "sleep", "60"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  std::string id = trim(run.out);
+  std::string pid = pid_of(id);
+  auto dirs = cgroup_dirs_of(id);
+  ASSERT_FALSE(dirs.empty());
+  for (const auto& d : dirs) {
+    EXPECT_TRUE(std::any_of(v1.begin(), v1.end(), [&](const std::string& m) { return d.rfind(m + "/", 0) == 0; }))
+        << d << " is not in a v1 hierarchy";
+    EXPECT_EQ(trim(read_file(d + "/cgroup.procs")), pid) << d;
+  }
+  // Every v1 hierarchy of the host that this process belongs to holds the container.
+  size_t expected = 0;
+  for (const auto& line : lines(read_file("/proc/self/cgroup"))) expected += line.rfind("0::", 0) != 0;
+  EXPECT_EQ(dirs.size(), expected);
+  if (std::find(v1.begin(), v1.end(), "/sys/fs/cgroup/pids") != v1.end()) {
+    EXPECT_EQ(cgroup_value(id, "pids.max"), "7");
+  }
+  Output exec_out = berth_without("cgroup2", {"exec", id, "cat", "/proc/self/cgroup"});
+  EXPECT_EQ(exec_out.code, 0) << exec_out.err;
+
+  Output rm = berth_without("cgroup2", {"rm", "-f", id});
+  EXPECT_EQ(rm.code, 0) << rm.err;
   for (const auto& d : dirs) EXPECT_FALSE(exists(d)) << d;
 }
 
