@@ -230,7 +230,7 @@ Status ImageStore::record(const NewImage& image) {
     chains.push_back(parent);
     if (auto u = storage_->usage(parent); u) size += u->size;
   }
-  return db_->transaction([&]() -> Status {
+  BERTH_TRY(db_->transaction([&]() -> Status {
     BERTH_ASSIGN(auto ins, db_->prepare(
         "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id, parent, build_key) "
         "VALUES (?,?,?,?,?,?,?)"));
@@ -255,6 +255,43 @@ Status ImageStore::record(const NewImage& image) {
       BERTH_TRY(rd.run());
     }
     return {};
+  }));
+  return write_index();
+}
+
+Status ImageStore::write_index() {
+  if (!fs::exists(root_ + "/oci-layout")) {
+    BERTH_TRY(fs::make_dirs(root_, 0755));
+    BERTH_TRY(fs::write_file_atomic(root_ + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644));
+  }
+  // Read and written inside a write transaction, which serialises writers: whoever writes
+  // last read the database after every change that finished before it, so no process's
+  // change is lost to another's write.
+  return db_->transaction([&]() -> Status {
+    BERTH_ASSIGN(auto st, db_->prepare(
+        "SELECT i.manifest_digest, t.ref FROM images i LEFT JOIN tags t ON t.image_id = i.id "
+        "ORDER BY i.created_ns, i.id, t.ref"));
+    json manifests = json::array();
+    std::map<std::string, std::pair<std::string, int64_t>> described;  // digest -> media type, size
+    for (;;) {
+      BERTH_ASSIGN(bool row, st.step());
+      if (!row) break;
+      std::string digest = st.text(0);
+      if (!described.count(digest)) {
+        auto text = fs::read_file(blob_path(digest));
+        if (!text) continue;  // (an image being deleted)
+        json m = json::parse(*text, nullptr, false);
+        std::string type = m.is_object() ? m.value("mediaType", "") : "";
+        described[digest] = {type.empty() ? "application/vnd.oci.image.manifest.v1+json" : type,
+                             static_cast<int64_t>(text->size())};
+      }
+      json d = {{"mediaType", described[digest].first}, {"digest", digest}, {"size", described[digest].second}};
+      // An untagged image is listed too, without a name: the layout holds all that is here.
+      if (!st.is_null(1)) d["annotations"] = {{"org.opencontainers.image.ref.name", st.text(1)}};
+      manifests.push_back(std::move(d));
+    }
+    json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
+    return fs::write_file_atomic(root_ + "/index.json", index.dump() + "\n", 0644, fs::Durability::Atomic);
   });
 }
 
@@ -555,6 +592,7 @@ Result<std::string> ImageStore::import(int fd, const ImportOptions& opts) {
     }
     return {};
   }));
+  BERTH_TRY(write_index());
   return config_digest;
 }
 
@@ -564,7 +602,8 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
   if (!ref.digest.empty()) return make_error(Code::InvalidArgument, "cannot tag with a digest: '" + target + "'");
   BERTH_ASSIGN(auto st, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
   st.bind(1, ref.full()).bind(2, img.id);
-  return st.run();
+  BERTH_TRY(st.run());
+  return write_index();
 }
 
 // An index pulled through (its digest is a repo digest other than the manifest's) goes
@@ -625,6 +664,16 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
 
 Result<std::vector<std::string>> ImageStore::remove(const std::string& name, bool force,
                                                     const std::vector<User>& users) {
+  auto lines = remove_unindexed(name, force, users);
+  // (Also after a refusal halfway: a walk up the parents may have deleted some already.)
+  Status indexed = write_index();
+  if (!lines) return lines;
+  BERTH_TRY(indexed);
+  return lines;
+}
+
+Result<std::vector<std::string>> ImageStore::remove_unindexed(const std::string& name, bool force,
+                                                              const std::vector<User>& users) {
   std::vector<std::string> out;
   BERTH_ASSIGN(ImageRecord img, resolve(name));
   std::string short_id = hex_of(img.id).substr(0, 12);

@@ -2,8 +2,11 @@
 
 // Images as an OCI image layout under <state_root>/images:
 //   oci-layout, blobs/sha256/<hex>   content-addressed configs, manifests and layer tars
+//   index.json                       every image's manifest, once per tag with the full
+//                                    reference as org.opencontainers.image.ref.name
 // The tag index and per-image facts live in the state database (tables images,
-// image_layers, tags). Layers are unpacked into committed snapshots of the storage driver,
+// image_layers, tags); index.json is rewritten from it after each change of tags or
+// images, so OCI tools (skopeo's oci: transport, umoci) read the store as it is. Layers are unpacked into committed snapshots of the storage driver,
 // keyed by their chain id, so images that share a base share its snapshots.
 
 #include <nlohmann/json.hpp>
@@ -76,6 +79,8 @@ class ImageStore {
   };
   Result<std::vector<std::string>> remove(const std::string& name, bool force,
                                           const std::vector<User>& users);
+  // Rewrites index.json from the database (the mutating calls here do it themselves).
+  Status write_index();
 
   // Whether a container uses an image (rmi's walk up a removed image's parents asks).
   void set_in_use(std::function<bool(const std::string& image_id)> f) { in_use_ = std::move(f); }
@@ -131,6 +136,7 @@ class ImageStore {
 
  private:
   Result<ImageRecord> load(const std::string& id);
+  Result<std::vector<std::string>> remove_unindexed(const std::string& name, bool force, const std::vector<User>& users);
   Status delete_image(const std::string& id, std::vector<std::string>* out);
   Status drop_index_blob(const std::string& repo_digest, const std::string& manifest_digest);
 

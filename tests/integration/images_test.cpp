@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "harness.hpp"
 
@@ -115,6 +116,53 @@ TEST_F(Images, ImagesTagAndRmi) {
   EXPECT_EQ(lines(berth({"images"}).out).size(), 1u);
   EXPECT_EQ(snapshot_count(), "0");
   EXPECT_EQ(blob_count(), "0");
+}
+
+TEST_F(Images, TheStoreIsAnOciImageLayoutThatSkopeoReads) {
+  import_busybox();
+  std::string repo = unique("oci");
+  ok({"tag", "busybox", repo + ":v2"});
+  const std::string layout = state_ + "/images";
+  EXPECT_EQ(json::parse(read_file(layout + "/oci-layout")), json({{"imageLayoutVersion", "1.0.0"}}));
+
+  // index.json names the image's manifest once per tag, by full reference.
+  json index = json::parse(read_file(layout + "/index.json"));
+  EXPECT_EQ(index["schemaVersion"], 2);
+  ASSERT_EQ(index["manifests"].size(), 2u) << index.dump();
+  std::set<std::string> names;
+  std::string manifest_digest = index["manifests"][0]["digest"];
+  for (const auto& m : index["manifests"]) {
+    names.insert(m["annotations"]["org.opencontainers.image.ref.name"].get<std::string>());
+    EXPECT_EQ(m["digest"], manifest_digest);
+    EXPECT_EQ(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"docker.io/library/busybox:latest", "docker.io/library/" + repo + ":v2"}));
+  std::string manifest_blob = layout + "/blobs/sha256/" + manifest_digest.substr(7);
+  EXPECT_EQ(index["manifests"][0]["size"], read_file(manifest_blob).size());
+  json manifest = json::parse(read_file(manifest_blob));
+  EXPECT_EQ(manifest["config"]["digest"], image_inspect("busybox")["Id"]);
+
+  // Every blob is named by the SHA-256 of its bytes.
+  Output sums = exec({"sh", "-c", "cd '" + layout + "/blobs/sha256' && for f in *; do echo \"$f  $f\"; done | sha256sum -c --quiet"});
+  EXPECT_EQ(sums.code, 0) << sums.out << sums.err;
+
+  // An independent client copies the image out by its name in the layout, byte for byte.
+  std::string out = root_ + "/skopeo-out";
+  Output copy = exec({"skopeo", "copy", "-q", "oci:" + layout + ":docker.io/library/" + repo + ":v2", "dir:" + out});
+  ASSERT_EQ(copy.code, 0) << copy.err;
+  EXPECT_EQ(read_file(out + "/manifest.json"), read_file(manifest_blob));
+  for (const auto& l : manifest["layers"]) {
+    EXPECT_TRUE(exists(out + "/" + l["digest"].get<std::string>().substr(7))) << l.dump();
+  }
+
+  // Untagging and removing keep it current.
+  ok({"rmi", repo + ":v2"});
+  index = json::parse(read_file(layout + "/index.json"));
+  ASSERT_EQ(index["manifests"].size(), 1u) << index.dump();
+  EXPECT_EQ(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "docker.io/library/busybox:latest");
+  EXPECT_NE(exec({"skopeo", "inspect", "oci:" + layout + ":docker.io/library/" + repo + ":v2"}).code, 0);
+  ok({"rmi", "busybox"});
+  EXPECT_TRUE(json::parse(read_file(layout + "/index.json"))["manifests"].empty());
 }
 
 TEST_F(Images, RmiIsRefusedWhileAnyContainerUsesTheImage) {
