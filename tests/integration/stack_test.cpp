@@ -41,6 +41,10 @@ TEST_F(Stack, RefusesAPluginBuiltForAnotherAbi) {
   expect_refused(plugin("wrong-abi"), "built for SDK ABI version 999");
 }
 
+TEST_F(Stack, RefusesAPluginBuiltByAnotherCompilerOrLibrary) {
+  expect_refused(plugin("wrong-fingerprint"), "built with 'clang-3.4/libc++-1', this berth with '");
+}
+
 TEST_F(Stack, RefusesADriverNameAlreadyTaken) {
   expect_refused(plugin("dup-driver"), "driver name 'null' (berth.network.v1) is already taken");
 }

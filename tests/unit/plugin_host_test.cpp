@@ -83,6 +83,18 @@ TEST_F(PluginHostTest, WrongAbi) {
   EXPECT_FALSE(host_->network("wrong-abi-driver"));
 }
 
+TEST_F(PluginHostTest, WrongBuildFingerprint) {
+  Status s = host_->load_file(test_plugin("wrong-fingerprint"));
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().what().find(test_plugin("wrong-fingerprint")), std::string::npos) << s.error().what();
+  EXPECT_NE(s.error().what().find(std::string("built with 'clang-3.4/libc++-1', this berth with '") +
+                                  BERTH_SDK_BUILD_FINGERPRINT + "' (rebuild the plugin)"),
+            std::string::npos)
+      << s.error().what();
+  expect_unchanged();
+  EXPECT_FALSE(host_->network("wrong-fingerprint-driver"));
+}
+
 TEST_F(PluginHostTest, DuplicateDriverNameRegistersNothingOfThePlugin) {
   Status s = host_->load_file(test_plugin("dup-driver"));
   ASSERT_FALSE(s);
