@@ -209,28 +209,51 @@ TEST_F(Images, CorruptTarballIsRefusedAndNothingIsHalfImported) {
 TEST_F(Images, TarEntriesCannotEscapeTheRoot) {
   std::string outside = root_ + "/outside";
   ASSERT_EQ(mkdir(outside.c_str(), 0755), 0);
+  const std::string blobs = blob_count(), snaps = snapshot_count();
+  auto nothing_half_imported = [&](const std::string& ref) {
+    EXPECT_NE(berth({"image", "inspect", ref}).code, 0) << ref;
+    EXPECT_EQ(blob_count(), blobs) << ref;
+    EXPECT_EQ(snapshot_count(), snaps) << ref;
+  };
+  // A file of an image, read through a container made from it (cp needs no running one).
+  auto file_in = [&](const std::string& image, const std::string& path) {
+    std::string id = ok({"create", image, "/none"});
+    std::string got = root_ + "/got-" + random_suffix();
+    Output c = berth({"cp", id + ":" + path, got});
+    ok({"rm", id});
+    return c.code == 0 ? read_file(got) : "(cp failed: " + c.err + ")";
+  };
   // `../`: refused outright.
   std::string dotdot = root_ + "/dotdot.tar";
   write_tar(dotdot, {{"bin", "", "", "", true}, {"../../../../../.." + outside + "/escaped", "x"}});
   Output o = berth({"import", dotdot, "dotdot"});
   EXPECT_EQ(o.code, 1);
   EXPECT_NE(o.err.find(".."), std::string::npos) << o.err;
+  nothing_half_imported("dotdot");
   // Absolute names are taken relative to the image root.
   std::string abs = root_ + "/abs.tar";
   write_tar(abs, {{outside + "/absolute", "inside the image\n"}});
   ok({"import", abs, "abs"});
   EXPECT_FALSE(exists(outside + "/absolute"));
-  // A symlink used as a parent directory: extraction stays inside the layer.
+  EXPECT_EQ(file_in("abs", outside + "/absolute"), "inside the image\n");
+  // A symlink used as a parent directory: the later entry's directory replaces the link,
+  // inside the layer; nothing is written where the link pointed.
   std::string link = root_ + "/link.tar";
   write_tar(link, {{"escape", "", outside}, {"escape/pwned", "gotcha\n"}});
   Output l = berth({"import", link, "link"});
+  EXPECT_EQ(l.code, 0) << l.err;
   EXPECT_FALSE(exists(outside + "/pwned")) << l.err;
+  EXPECT_EQ(file_in("link", "/escape/pwned"), "gotcha\n");
   // A hard link to a file outside the image.
   std::string hard = root_ + "/hard.tar";
   write_file(outside + "/secret", "secret\n");
   write_tar(hard, {{"stolen", "", "", outside + "/secret"}});
+  const std::string blobs_now = blob_count(), snaps_now = snapshot_count();
   Output h = berth({"import", hard, "hard"});
   EXPECT_EQ(h.code, 1) << h.out;
+  EXPECT_NE(berth({"image", "inspect", "hard"}).code, 0);
+  EXPECT_EQ(blob_count(), blobs_now);
+  EXPECT_EQ(snapshot_count(), snaps_now);
   EXPECT_EQ(read_file(outside + "/secret"), "secret\n");
   EXPECT_EQ(trim(exec({"ls", outside}).out), "secret");
 }

@@ -439,7 +439,7 @@ TEST_F(Lifecycle, AForegroundRunWhoseCliIsKilledKeepsRunningAndItsExitIsRecorded
 TEST_F(Lifecycle, KilledCliDuringRunDetachedLeavesStateTheNextCommandRepairs) {
   // Kill the CLI at different points of `run -d`; whatever it left, the next command must
   // either see a working container or nothing, and rm -f must clean every trace.
-  for (int delay_ms : {0, 5, 10, 20, 40, 80}) {
+  for (int delay_ms : {0, 5, 10, 20, 40, 80, 300}) {
     pid_t pid = spawn_berth(config_, {"run", "-d", "busybox", "sleep", "30"});
     usleep(static_cast<useconds_t>(delay_ms) * 1000);
     kill(pid, SIGKILL);
@@ -449,13 +449,31 @@ TEST_F(Lifecycle, KilledCliDuringRunDetachedLeavesStateTheNextCommandRepairs) {
   usleep(500000);
   Output ps = berth({"ps", "-a", "--no-trunc", "-q"});
   ASSERT_EQ(ps.code, 0) << ps.err;
-  for (const auto& id : lines(ps.out)) {
+  auto ids = lines(ps.out);
+  // A run -d takes ~20 ms here: the last kill (300 ms) comes after the CLI's work was done.
+  EXPECT_GE(ids.size(), 1u) << "no kill came late enough to leave a container";
+  int running = 0;
+  for (const auto& id : ids) {
     std::string status = inspect(id)["State"]["Status"];
+    // Never a half state ("creating", "starting", "removing"): the command that listed
+    // them finished what the killed CLI left.
     EXPECT_TRUE(status == "running" || status == "created" || status == "exited") << id << " " << status;
+    if (status != "running") {
+      // A created or ended container is whole: it starts as any other.
+      Output st = berth({"start", id});
+      EXPECT_EQ(st.code, 0) << id << " " << status << ": " << st.err;
+      status = inspect(id)["State"]["Status"];
+      EXPECT_EQ(status, "running") << id;
+    }
     if (status == "running") {
-      EXPECT_FALSE(cgroup_dirs_of(id).empty());
+      ++running;
+      EXPECT_FALSE(cgroup_dirs_of(id).empty()) << id;
+      EXPECT_EQ(berth({"exec", id, "true"}).code, 0) << id;
     }
   }
+  EXPECT_EQ(running, static_cast<int>(ids.size()));
+  // Nothing beyond the containers listed: one snapshot each, no orphan.
+  EXPECT_EQ(snapshot_count(), std::to_string(ids.size() + 1)) << "the image's layer and one per container";
   // TearDown removes them all and checks that nothing is left.
 }
 
