@@ -165,6 +165,28 @@ TEST_F(Images, TheStoreIsAnOciImageLayoutThatSkopeoReads) {
   EXPECT_TRUE(json::parse(read_file(layout + "/index.json"))["manifests"].empty());
 }
 
+TEST_F(Images, TheSetUpMakesTheDefaultImageOnceFromBusyboxStatic) {
+  // What the quick start runs, against this test's state (BERTH_CONFIG, as a user would).
+  const std::vector<std::string> env = {"BERTH_CONFIG=" + config_};
+  Output first = exec({"bash", ENSURE_DEFAULT_IMAGE, kBerth}, "", 120, env);
+  ASSERT_EQ(first.code, 0) << first.err;
+  json image = image_inspect("busybox:latest");
+  ASSERT_TRUE(image.contains("Id")) << image.dump();
+  EXPECT_EQ(image["Config"]["Cmd"], json({"sh"}));
+  EXPECT_EQ(ok({"run", "--rm", "busybox", "echo", "hello from berth"}), "hello from berth");
+  // Its userland is Debian's busybox-static: the image's busybox is that binary.
+  std::string id = ok({"create", "busybox", "true"});
+  std::string copied = root_ + "/busybox-copied";
+  ok({"cp", id + ":/bin/busybox", copied});
+  ok({"rm", id});
+  EXPECT_EQ(read_file(copied), read_file("/bin/busybox"));
+  // Present already: left as it is.
+  Output again = exec({"bash", ENSURE_DEFAULT_IMAGE, kBerth}, "", 120, env);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(image_inspect("busybox:latest")["Id"], image["Id"]);
+  EXPECT_EQ(lines(ok({"images", "-q"})).size(), 1u);
+}
+
 TEST_F(Images, RmiIsRefusedWhileAnyContainerUsesTheImage) {
   import_busybox();
   std::string stopped = ok({"create", "busybox", "true"});

@@ -91,7 +91,7 @@ TEST_F(Isolation, TheContainerSeesOnlyItsOwnMounts) {
 
 TEST_F(Isolation, NetworkNoneHasOnlyLoopback) {
   EXPECT_EQ(ok({"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"}), "lo");
-  // The default network of the embedded stack is `none` too.
+  // A host file without [networks.default], as this test's, puts containers on `none` too.
   EXPECT_EQ(ok({"run", "--rm", "busybox", "ls", "/sys/class/net"}), "lo");
   std::string up = ok({"run", "--rm", "--network", "none", "busybox", "cat", "/sys/class/net/lo/operstate"});
   EXPECT_TRUE(up == "unknown" || up == "up") << up;

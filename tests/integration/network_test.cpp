@@ -350,7 +350,9 @@ TEST_F(Networks, PublishedPortsAnswerOnLoopbackTheHostAndFromContainers) {
   }
   EXPECT_EQ(got, page) << "through 127.0.0.1";
   std::string addr = host_address();
-  if (!addr.empty()) EXPECT_EQ(fetch("http://" + addr + ":" + hp + "/"), page) << "through " << addr;
+  if (!addr.empty()) {
+    EXPECT_EQ(fetch("http://" + addr + ":" + hp + "/"), page) << "through " << addr;
+  }
   // From another container, through the host's bridge address.
   EXPECT_EQ(ok({"run", "--rm", "busybox", "timeout", "5", "wget", "-q", "-O", "-", "http://" + prefix_ + "1:" + hp + "/"}), page);
   EXPECT_EQ(ok({"port", web}), "80/tcp -> 0.0.0.0:" + hp);
@@ -400,7 +402,7 @@ TEST_F(Networks, ChosenPortsUdpAndExposeAll) {
   EXPECT_NE(rules.find("udp dport"), std::string::npos) << rules;
   EXPECT_NE(rules.find("ip daddr 127.0.0.1 tcp dport"), std::string::npos) << rules;
   // Bad specs: nothing made.
-  for (const std::string& bad : {"99999:80", "80/icmp", "1.2.3:80:80", "80-82:90-91", "x"}) {
+  for (std::string bad : {"99999:80", "80/icmp", "1.2.3:80:80", "80-82:90-91", "x"}) {
     Output o = berth({"run", "--rm", "-p", bad, "busybox", "true"});
     EXPECT_EQ(o.code, 125) << bad;
     EXPECT_NE(o.err.find("invalid"), std::string::npos) << bad << ": " << o.err;

@@ -114,9 +114,15 @@ TEST_F(Stack, BerthConfigEnvironmentVariableIsUsed) {
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("Config: " + config_), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("Berth Root Dir: " + state_), std::string::npos) << o.out;
-  // --config wins over the variable.
-  Output both = exec({kBerth, "--config", config_, "info"}, "", 60, {"BERTH_CONFIG=/nonexistent.toml"});
+  // --config wins over the variable, which here names a file that would not even parse.
+  std::string broken = root_ + "/broken.toml";
+  write_file(broken, "[engine\n");
+  Output env_only = exec({kBerth, "info"}, "", 60, {"BERTH_CONFIG=" + broken});
+  EXPECT_EQ(env_only.code, 125);
+  EXPECT_NE(env_only.err.find(broken), std::string::npos) << env_only.err;
+  Output both = exec({kBerth, "--config", config_, "info"}, "", 60, {"BERTH_CONFIG=" + broken});
   EXPECT_EQ(both.code, 0) << both.err;
+  EXPECT_NE(both.out.find("Config: " + config_), std::string::npos) << both.out;
 }
 
 TEST_F(Stack, DriverOptionsReachTheDriverWhichValidatesThem) {

@@ -180,7 +180,7 @@ TEST_F(Volumes, TmpfsMountsAndVolumeModes) {
   EXPECT_EQ(ok({"inspect", "-f", "{{json .HostConfig.Tmpfs}}", c}), "{\"/run\":\"size=1m\"}");
   // Bad specs: refused, nothing made.
   size_t before = all_container_ids().size();
-  for (const std::string& bad : {"relative", "/x:bogus=1", "/x:weird"}) {
+  for (std::string bad : {"relative", "/x:bogus=1", "/x:weird"}) {
     Output o = berth({"run", "--rm", "--tmpfs", bad, "busybox", "true"});
     EXPECT_EQ(o.code, 125) << bad;
   }
