@@ -75,6 +75,14 @@ TEST_F(Resources, TheContainerIsBornInItsCgroupsAndTheMonitorIsNot) {
   for (const auto& line : lines(ok({"exec", id, "cat", "/proc/1/cgroup"}))) {
     EXPECT_EQ(line.substr(line.rfind(':') + 1), "/") << line;
   }
+  // An exec'd program is in the same groups (cloned into the v2 one, the v1 ones joined
+  // by its maker) and in the container's cgroup namespace: its paths there are the
+  // namespace's root in every hierarchy ("/.." would mean outside the container's group).
+  auto own_lines = lines(ok({"exec", id, "cat", "/proc/self/cgroup"}));
+  EXPECT_EQ(own_lines.size(), host_lines.size());
+  for (const auto& line : own_lines) {
+    EXPECT_EQ(line.substr(line.rfind(':') + 1), "/") << line;
+  }
   ok({"rm", "-f", id});
   for (const auto& d : dirs) EXPECT_FALSE(exists(d)) << d;
 }
