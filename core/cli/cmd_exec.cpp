@@ -64,6 +64,7 @@ int cmd_exec(Cli& cli, const std::vector<std::string>& args) {
   if (detach) {
     // Nobody reads a detached process's output (as with Docker's exec -d).
     ec.stdout_fd = ec.stderr_fd = -1;
+    ec.detached = true;
   }
   int console[2] = {-1, -1};
   if (tty && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) != 0) {

@@ -832,6 +832,18 @@ namespace {
 // execs as a sibling (CLONE_PARENT) and send its pid on `pidfd_out`. Exits with 0 when
 // that process was made; errors go to `errfd` as child_fail() writes them.
 [[noreturn]] void exec_intermediate(const ExecConfig& cfg, int errfd, int pid_out) {
+  if (cfg.detached) {
+    // A detached program needs a parent that outlives the CLI and reaps it at once: the
+    // host's init would, in its own time, and until then the zombie keeps the
+    // container's cgroups busy (rm -f waited 1.3 s here). This process hands over to a
+    // child of its own, the reaper, and leaves; the CLI reaps it now. The reaper is in
+    // none of the container's groups and holds none of the CLI's descriptors.
+    pid_t reaper = ::fork();
+    if (reaper < 0) child_fail(errfd, 125, err_str("fork the exec's reaper"));
+    if (reaper > 0) ::_exit(0);
+    ::setsid();
+    util::close_all_except({errfd, pid_out, cfg.console_socket});
+  }
   // Descriptors first: after setns(CLONE_NEWNS) the host's /proc is out of reach.
   static const std::pair<const char*, int> kNamespaces[] = {
       {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
@@ -851,17 +863,20 @@ namespace {
   // it (CLONE_INTO_CGROUP), since a write to cgroup.procs takes the kernel's global
   // cgroup_threadgroup_rwsem, whose first writer after a quiet spell waits out RCU grace
   // periods (an exec alone took 22 ms here, 6 ms right after another).
-  std::vector<std::string> v1_dirs;
+  // The program itself joins them, through descriptors opened here (its mount namespace
+  // is the container's): this process stays out of the container's groups.
+  std::vector<int> v1_tasks;
   int v2_fd = -1;
   for (const auto& d : cfg.cgroup_dirs) {
-    if (::access((d + "/tasks").c_str(), F_OK) == 0 || v2_fd >= 0) {
-      v1_dirs.push_back(d);
+    int fd = ::open((d + "/tasks").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && v2_fd < 0) {
+      v2_fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (v2_fd < 0) child_fail(errfd, 125, err_str("open '" + d + "'"));
       continue;
     }
-    v2_fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (v2_fd < 0) child_fail(errfd, 125, err_str("open '" + d + "'"));
+    if (fd < 0) child_fail(errfd, 125, err_str("open '" + d + "/tasks'"));
+    v1_tasks.push_back(fd);
   }
-  if (Status s = join_cgroups(v1_dirs); !s) child_fail(errfd, 125, s.error().what());
   // Every namespace but the cgroup one: a process in a cgroup namespace may only move
   // between groups below its root, and this one is not in the container's group yet
   // (the kernel answers ENOENT). The program enters it once born inside the group.
@@ -878,7 +893,9 @@ namespace {
   struct clone_args args {};
   // (With CLONE_PARENT the child inherits this process's exit signal, SIGCHLD; clone3
   // wants exit_signal 0 then.)
-  args.flags = CLONE_PARENT;
+  // (Attached, the CLI waits for the program: it is the CLI's child. Detached, the reaper's.)
+  args.flags = cfg.detached ? 0 : CLONE_PARENT;
+  if (cfg.detached) args.exit_signal = SIGCHLD;
   if (v2_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(v2_fd);
@@ -895,6 +912,11 @@ namespace {
   if (pid < 0) child_fail(errfd, 125, err_str("clone into the container"));
   if (pid == 0) {
     ::close(pid_out);
+    for (int fd : v1_tasks) {
+      // "0": this thread, the process's only one (see join_cgroups).
+      if (!util::write_all(fd, "0")) child_fail(errfd, 125, err_str("join the container's cgroups"));
+      ::close(fd);
+    }
     if (v2_late) {
       int procs = ::openat(v2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
       bool ok = procs >= 0 && util::write_all(procs, "0");
@@ -934,6 +956,18 @@ namespace {
   }
   pid_t child = static_cast<pid_t>(pid);
   (void)!::write(pid_out, &child, sizeof child);
+  if (!cfg.detached) ::_exit(0);
+  // The reaper: nothing of the CLI's but what the wait needs. (The program's own copy of
+  // errfd closes at its exec, which is the CLI's sign that it ran.)
+  for (int fd : v1_tasks) ::close(fd);
+  for (int fd : {errfd, pid_out, v2_fd, cgroup_ns, cfg.console_socket}) {
+    if (fd >= 0) ::close(fd);
+  }
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int std_fd : {0, 1, 2}) ::dup2(null, std_fd);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
   ::_exit(0);
 }
 

@@ -125,6 +125,9 @@ struct ExecConfig {
   int stdin_fd = -1;  // -1: /dev/null
   int stdout_fd = 1;  // -1: /dev/null (both)
   int stderr_fd = 2;
+  // exec -d: the program's parent is a reaper forked for it, not the caller, which gets
+  // no exit status (the pidfd still says when it ends).
+  bool detached = false;
 };
 
 // Joins every namespace of `target` (IPC, UTS, network, cgroup, PID, mount) and its

@@ -40,9 +40,28 @@ TEST_F(Exec, JoinsEveryNamespaceAndTheCgroupsOfTheContainer) {
   for (const auto& line : lines(ok({"exec", id, "cat", "/proc/self/cgroup"}))) {
     EXPECT_EQ(line.substr(line.rfind(':') + 1), "/") << line;
   }
-  // Every exec'd process ends with the container.
+  // The detached program's parent is its own reaper: not the host's init (whose late
+  // reaping kept the groups busy), and in none of the container's groups.
+  std::string init = std::to_string(json::parse(ok({"inspect", id}))[0]["State"]["Pid"].get<int>());
+  std::string sleeper;
+  for (const auto& p : lines(read_file(dirs[0] + "/cgroup.procs"))) {
+    if (p != init) sleeper = p;
+  }
+  ASSERT_FALSE(sleeper.empty());
+  std::string stat = read_file("/proc/" + sleeper + "/stat");
+  std::string reaper = split_fields(stat.substr(stat.rfind(')') + 2))[1];
+  EXPECT_NE(reaper, "1");
+  EXPECT_EQ(read_file("/proc/" + reaper + "/cgroup").find(id), std::string::npos) << "the reaper is outside";
+  // Every exec'd process ends with the container, and its reaper with it.
   ok({"stop", "-t", "0", id});
   for (const auto& d : dirs) EXPECT_FALSE(exists(d)) << d;
+  // (Ended: gone, or a zombie that the host's init reaps in its own time; it holds no group.)
+  auto ended = [&] {
+    std::string st = read_file("/proc/" + reaper + "/stat");
+    return st.empty() || split_fields(st.substr(st.rfind(')') + 2))[0] == "Z";
+  };
+  for (int i = 0; i < 250 && !ended(); ++i) usleep(20000);
+  EXPECT_TRUE(ended()) << "reaper " << reaper << " outlived the container";
 }
 
 TEST_F(Exec, EnvironmentUserWorkdirStdinAndExitCodes) {
