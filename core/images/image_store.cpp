@@ -217,7 +217,12 @@ void ImageStore::forget_unused(const std::vector<std::string>& chains, const std
     if (!used("SELECT 1 FROM image_layers WHERE chain_id = ? LIMIT 1", *it)) (void)storage_->remove(*it);
   }
   for (const auto& b : blobs) {
-    if (!used("SELECT 1 FROM image_layers WHERE blob_digest = ? OR diff_id = ? LIMIT 1", b)) ::unlink(blob_path(b).c_str());
+    // (A config or manifest of an image recorded before the failure is used too: a load
+    // of several images that fails at the second keeps the first whole.)
+    if (!used("SELECT 1 FROM image_layers WHERE blob_digest = ? OR diff_id = ? LIMIT 1", b) &&
+        !used("SELECT 1 FROM images WHERE id = ? OR manifest_digest = ? LIMIT 1", b)) {
+      ::unlink(blob_path(b).c_str());
+    }
   }
 }
 
@@ -230,7 +235,7 @@ Status ImageStore::record(const NewImage& image) {
     chains.push_back(parent);
     if (auto u = storage_->usage(parent); u) size += u->size;
   }
-  BERTH_TRY(db_->transaction([&]() -> Status {
+  return db_->transaction([&]() -> Status {
     BERTH_ASSIGN(auto ins, db_->prepare(
         "INSERT OR REPLACE INTO images(id, manifest_digest, created_ns, size, top_chain_id, parent, build_key) "
         "VALUES (?,?,?,?,?,?,?)"));
@@ -254,20 +259,24 @@ Status ImageStore::record(const NewImage& image) {
       rd.bind(1, image.repo_digest).bind(2, image.config_digest);
       BERTH_TRY(rd.run());
     }
-    return {};
-  }));
-  return write_index();
+    return write_index_in_transaction();
+  });
 }
 
 Status ImageStore::write_index() {
+  return db_->transaction([&] { return write_index_in_transaction(); });
+}
+
+// Called inside the write transaction of each change of images or tags, just before it
+// commits: writers are serialised, so whoever writes last has read every change that
+// committed before it; and a change whose index cannot be written is rolled back, so the
+// command that made it fails having changed nothing.
+Status ImageStore::write_index_in_transaction() {
   if (!fs::exists(root_ + "/oci-layout")) {
     BERTH_TRY(fs::make_dirs(root_, 0755));
     BERTH_TRY(fs::write_file_atomic(root_ + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644));
   }
-  // Read and written inside a write transaction, which serialises writers: whoever writes
-  // last read the database after every change that finished before it, so no process's
-  // change is lost to another's write.
-  return db_->transaction([&]() -> Status {
+  {
     BERTH_ASSIGN(auto st, db_->prepare(
         "SELECT i.manifest_digest, t.ref FROM images i LEFT JOIN tags t ON t.image_id = i.id "
         "ORDER BY i.created_ns, i.id, t.ref"));
@@ -292,7 +301,7 @@ Status ImageStore::write_index() {
     }
     json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
     return fs::write_file_atomic(root_ + "/index.json", index.dump() + "\n", 0644, fs::Durability::Atomic);
-  });
+  }
 }
 
 ImageStore::ImageStore(state::Store* db, sdk::StorageDriver* storage, std::string root,
@@ -590,9 +599,8 @@ Result<std::string> ImageStore::import(int fd, const ImportOptions& opts) {
       tag.bind(1, ref_full).bind(2, config_digest);
       BERTH_TRY(tag.run());
     }
-    return {};
+    return write_index_in_transaction();
   }));
-  BERTH_TRY(write_index());
   return config_digest;
 }
 
@@ -600,10 +608,12 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
   BERTH_ASSIGN(ImageRecord img, resolve(source));
   BERTH_ASSIGN(Reference ref, parse_reference(target));
   if (!ref.digest.empty()) return make_error(Code::InvalidArgument, "cannot tag with a digest: '" + target + "'");
-  BERTH_ASSIGN(auto st, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
-  st.bind(1, ref.full()).bind(2, img.id);
-  BERTH_TRY(st.run());
-  return write_index();
+  return db_->transaction([&]() -> Status {
+    BERTH_ASSIGN(auto st, db_->prepare("INSERT OR REPLACE INTO tags(ref, image_id) VALUES (?,?)"));
+    st.bind(1, ref.full()).bind(2, img.id);
+    BERTH_TRY(st.run());
+    return write_index_in_transaction();
+  });
 }
 
 // An index pulled through (its digest is a repo digest other than the manifest's) goes
@@ -634,7 +644,8 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
     BERTH_TRY(c.run());
     BERTH_ASSIGN(auto d, db_->prepare("DELETE FROM repo_digests WHERE image_id = ?"));
     d.bind(1, id);
-    return d.run();
+    BERTH_TRY(d.run());
+    return write_index_in_transaction();
   }));
   out->push_back("Deleted: " + id);
   // Layers no other image uses go, top first (children before parents).
@@ -664,16 +675,6 @@ Status ImageStore::delete_image(const std::string& id, std::vector<std::string>*
 
 Result<std::vector<std::string>> ImageStore::remove(const std::string& name, bool force,
                                                     const std::vector<User>& users) {
-  auto lines = remove_unindexed(name, force, users);
-  // (Also after a refusal halfway: a walk up the parents may have deleted some already.)
-  Status indexed = write_index();
-  if (!lines) return lines;
-  BERTH_TRY(indexed);
-  return lines;
-}
-
-Result<std::vector<std::string>> ImageStore::remove_unindexed(const std::string& name, bool force,
-                                                              const std::vector<User>& users) {
   std::vector<std::string> out;
   BERTH_ASSIGN(ImageRecord img, resolve(name));
   std::string short_id = hex_of(img.id).substr(0, 12);
@@ -689,27 +690,34 @@ Result<std::vector<std::string>> ImageStore::remove_unindexed(const std::string&
     if (u.running) running = &u;
   }
   auto untag = [&](const std::string& t) -> Status {
-    BERTH_ASSIGN(auto st, db_->prepare("DELETE FROM tags WHERE ref = ?"));
-    st.bind(1, t);
-    BERTH_TRY(st.run());
-    out.push_back("Untagged: " + familiar_of(t));
-    // The repository's last tag on this image takes its digest references along, as
-    // Docker's "Untagged: busybox@sha256:...".
-    auto ref = parse_reference(t);
-    if (!ref) return {};
-    std::string repo = ref->domain + "/" + ref->path;
-    BERTH_ASSIGN(auto more, db_->prepare("SELECT 1 FROM tags WHERE image_id = ? AND ref LIKE ? || ':%' LIMIT 1"));
-    more.bind(1, img.id).bind(2, repo);
-    BERTH_ASSIGN(bool left, more.step());
-    if (left) return {};
-    for (const auto& d : img.repo_digests) {
-      if (d.rfind(repo + "@", 0) != 0) continue;
-      BERTH_ASSIGN(auto del, db_->prepare("DELETE FROM repo_digests WHERE ref = ?"));
-      del.bind(1, d);
-      BERTH_TRY(del.run());
-      BERTH_TRY(drop_index_blob(d, img.manifest_digest));
-      out.push_back("Untagged: " + familiar_of(d));
-    }
+    std::vector<std::string> lines, dropped;
+    BERTH_TRY(db_->transaction([&]() -> Status {
+      BERTH_ASSIGN(auto st, db_->prepare("DELETE FROM tags WHERE ref = ?"));
+      st.bind(1, t);
+      BERTH_TRY(st.run());
+      lines.push_back("Untagged: " + familiar_of(t));
+      // The repository's last tag on this image takes its digest references along, as
+      // Docker's "Untagged: busybox@sha256:...".
+      auto ref = parse_reference(t);
+      if (ref) {
+        std::string repo = ref->domain + "/" + ref->path;
+        BERTH_ASSIGN(auto more, db_->prepare("SELECT 1 FROM tags WHERE image_id = ? AND ref LIKE ? || ':%' LIMIT 1"));
+        more.bind(1, img.id).bind(2, repo);
+        BERTH_ASSIGN(bool left, more.step());
+        for (const auto& d : img.repo_digests) {
+          if (left || d.rfind(repo + "@", 0) != 0) continue;
+          BERTH_ASSIGN(auto del, db_->prepare("DELETE FROM repo_digests WHERE ref = ?"));
+          del.bind(1, d);
+          BERTH_TRY(del.run());
+          dropped.push_back(d);
+          lines.push_back("Untagged: " + familiar_of(d));
+        }
+      }
+      return write_index_in_transaction();
+    }));
+    // (Blobs go once the change is committed: a rolled-back one still names them.)
+    for (const auto& d : dropped) BERTH_TRY(drop_index_blob(d, img.manifest_digest));
+    out.insert(out.end(), lines.begin(), lines.end());
     return {};
   };
   if (!tag_ref.empty() && img.tags.size() > 1) {

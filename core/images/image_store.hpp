@@ -136,7 +136,7 @@ class ImageStore {
 
  private:
   Result<ImageRecord> load(const std::string& id);
-  Result<std::vector<std::string>> remove_unindexed(const std::string& name, bool force, const std::vector<User>& users);
+  Status write_index_in_transaction();
   Status delete_image(const std::string& id, std::vector<std::string>* out);
   Status drop_index_blob(const std::string& repo_digest, const std::string& manifest_digest);
 

@@ -842,7 +842,12 @@ namespace {
     if (reaper < 0) child_fail(errfd, 125, err_str("fork the exec's reaper"));
     if (reaper > 0) ::_exit(0);
     ::setsid();
-    util::close_all_except({errfd, pid_out, cfg.console_socket});
+    // The CLI's stdio (a caller's pipes, say) must not stay open for the program's life.
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) {
+      child_fail(errfd, 125, err_str("detach the exec's reaper from the CLI's output"));
+    }
+    util::close_all_except({errfd, pid_out, cfg.console_socket, cfg.stdin_fd, cfg.stdout_fd, cfg.stderr_fd});
   }
   // Descriptors first: after setns(CLONE_NEWNS) the host's /proc is out of reach.
   static const std::pair<const char*, int> kNamespaces[] = {
@@ -960,11 +965,9 @@ namespace {
   // The reaper: nothing of the CLI's but what the wait needs. (The program's own copy of
   // errfd closes at its exec, which is the CLI's sign that it ran.)
   for (int fd : v1_tasks) ::close(fd);
-  for (int fd : {errfd, pid_out, v2_fd, cgroup_ns, cfg.console_socket}) {
-    if (fd >= 0) ::close(fd);
+  for (int fd : {errfd, pid_out, v2_fd, cgroup_ns, cfg.console_socket, cfg.stdin_fd, cfg.stdout_fd, cfg.stderr_fd}) {
+    if (fd > 2) ::close(fd);
   }
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  for (int std_fd : {0, 1, 2}) ::dup2(null, std_fd);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
@@ -1015,7 +1018,9 @@ Result<Spawned> exec_in_container(const ExecConfig& cfg, StartFailure* failure) 
     if (failure->exit_code == 127) failure->exit_code = 126;
     return make_error(failure->exit_code == 126 ? Code::NotFound : Code::Internal, failure->message);
   }
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+  // (A detached program is its reaper's child, which may have reaped it already: its pid
+  // could name another process by now, so no pidfd is made for it.)
+  int pidfd = cfg.detached ? -1 : static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
   return Spawned{child, pidfd};
 }
 

@@ -126,7 +126,7 @@ struct ExecConfig {
   int stdout_fd = 1;  // -1: /dev/null (both)
   int stderr_fd = 2;
   // exec -d: the program's parent is a reaper forked for it, not the caller, which gets
-  // no exit status (the pidfd still says when it ends).
+  // neither its exit status nor a pidfd (Spawned::pidfd is -1).
   bool detached = false;
 };
 

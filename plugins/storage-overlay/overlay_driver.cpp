@@ -457,14 +457,27 @@ Status OverlayDriver::cleanup() {
   // runs unlocked (key files name the live numbers: one small read each); only what it
   // cannot account for, a directory or child link with no key naming it, is checked
   // again under the lock, where no create is half-done.
+  // False when a key could not be read (not merely gone): then nothing is reclaimed,
+  // since any unaccounted directory might be the one it names.
+  bool complete = true;
   auto live_numbers = [&] {
     std::set<std::string> live;
+    if (DIR* d = ::opendir((root_ + "/keys").c_str())) {
+      ::closedir(d);
+    } else if (errno != ENOENT) {
+      complete = false;
+      return live;
+    }
     for (const auto& name : fs::list_dir(root_ + "/keys")) {
       // (Not a key file being written, "<key>.tmp.<pid>": a create killed there has no key.
       // A real key of that shape is found again by is_live below.)
       auto tmp = name.rfind(".tmp.");
       if (tmp != std::string::npos && name.find_first_not_of("0123456789", tmp + 5) == std::string::npos) continue;
-      if (auto id = fs::read_file(root_ + "/keys/" + name); id) live.insert(*id);
+      if (auto id = fs::read_file(root_ + "/keys/" + name); id) {
+        live.insert(*id);
+      } else if (id.error().code != Code::NotFound) {
+        complete = false;
+      }
     }
     return live;
   };
@@ -481,7 +494,7 @@ Status OverlayDriver::cleanup() {
       if (live.count(child) == 0) links.emplace_back(id, child);
     }
   }
-  if (!dirs.empty() || !links.empty()) {
+  if (complete && (!dirs.empty() || !links.empty())) {
     BERTH_ASSIGN(auto lock, fs::FileLock::exclusive(root_ + "/lock"));
     // Usually a snapshot made since the survey: its metadata names a key that names it.
     // Otherwise (a commit renames keys) only a fresh survey, under the lock, can tell.
@@ -494,12 +507,12 @@ Status OverlayDriver::cleanup() {
       return live.count(id) != 0;
     };
     for (const auto& id : dirs) {
-      if (!fs::exists(snap_dir(id)) || is_live(id)) continue;
+      if (!fs::exists(snap_dir(id)) || is_live(id) || !complete) continue;
       log_->info("overlay: removing orphaned snapshot directory " + id);
       BERTH_TRY(fs::move_to_trash(snap_dir(id), root_ + "/trash", id));
     }
     for (const auto& [parent, child] : links) {
-      if (!is_live(child)) ::unlink((snap_dir(parent) + "/children/" + child).c_str());
+      if (!is_live(child) && complete) ::unlink((snap_dir(parent) + "/children/" + child).c_str());
     }
   }
   return fs::empty_trash(root_ + "/trash");

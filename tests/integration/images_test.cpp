@@ -155,6 +155,18 @@ TEST_F(Images, TheStoreIsAnOciImageLayoutThatSkopeoReads) {
     EXPECT_TRUE(exists(out + "/" + l["digest"].get<std::string>().substr(7))) << l.dump();
   }
 
+  // A change whose index cannot be written is refused and undone (index.json made a
+  // directory, which the rename of the new index cannot replace).
+  ASSERT_EQ(::rename((layout + "/index.json").c_str(), (layout + "/index.saved").c_str()), 0);
+  ASSERT_EQ(::mkdir((layout + "/index.json").c_str(), 0755), 0);
+  Output refused = berth({"tag", "busybox", repo + ":v3"});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("index.json"), std::string::npos) << refused.err;
+  EXPECT_NE(berth({"image", "inspect", repo + ":v3"}).code, 0) << "the tag was rolled back";
+  ASSERT_EQ(::rmdir((layout + "/index.json").c_str()), 0);
+  ASSERT_EQ(::rename((layout + "/index.saved").c_str(), (layout + "/index.json").c_str()), 0);
+  EXPECT_EQ(json::parse(read_file(layout + "/index.json"))["manifests"].size(), 2u);
+
   // Untagging and removing keep it current.
   ok({"rmi", repo + ":v2"});
   index = json::parse(read_file(layout + "/index.json"));
