@@ -86,9 +86,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     int fd;
     bool input;  // its 'i' frames reach the container's stdin
     attach::FrameReader reader;
+    bool starter = false;  // the CLI that started the run (not an `attach`)
   };
   std::vector<Client> clients;
-  if (io >= 0) clients.push_back({io, open_stdin, {}});
+  if (io >= 0) clients.push_back({io, open_stdin, {}, true});
   const std::string sock_path = attach::socket_path(e.config().run_root, id);
   int listener = -1;
   if (fs::make_dirs(sock_path.substr(0, sock_path.rfind('/')), 0700)) {
@@ -475,12 +476,28 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     util::timing_mark("monitor: container exited, output drained");
     log.flush();
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    // Attached clients see the exit code and go (an `attach` ends with it).
+    // Attached clients see the exit code and go (an `attach` ends with it). The CLI that
+    // started the run hears it now: it records the exit itself. An `attach` hears it once
+    // the exit is recorded, so that what its user runs next (inspect, start) sees it.
+    std::vector<int> attached;
+    // (By flag, not by descriptor: an `attach` accepted after the starter left may have
+    // been given its number.)
     for (auto& cl : clients) {
+      if (!cl.starter) {
+        attached.push_back(cl.fd);
+        continue;
+      }
       attach::send_frame(cl.fd, 'x', std::to_string(code));
       ::close(cl.fd);
     }
     clients.clear();
+    auto tell_attached = [&] {
+      for (int fd : attached) {
+        attach::send_frame(fd, 'x', std::to_string(code));
+        ::close(fd);
+      }
+      attached.clear();
+    };
     // The foreground CLI shows the first run only (as Docker's attached run).
     for (int* fd : {&out_sink, &err_sink}) {
       if (*fd >= 0) ::close(*fd);
@@ -500,7 +517,10 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
     // A program that ends at once can end before the CLI has recorded its start.
     // (A CLI stopped in that instant holds this wait; the CLI's own record needs the answer.)
     while (first && !recorded && !refused && !cli_gone) read_chan(-1);
-    if (refused) end_monitor(0);  // the start was given back; there is no run to record
+    if (refused) {
+      tell_attached();
+      end_monitor(0);  // the start was given back; there is no run to record
+    }
 
     // The restart policy, unless the container was stopped by hand.
     bool restart = false;
@@ -530,6 +550,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
         if (auto now = containers::find(e, id); now) (void)containers::record_exit(e, *now, me, code, finished, oom, released);
       }
       util::timing_mark("monitor: exit recorded");
+      tell_attached();
       // An --rm container's files went to the trash; the CLI is gone or about to be, and
       // nobody waits for this process any more.
       // The host ends of the veth pairs: the kernel removes them with the dead namespace
@@ -542,6 +563,7 @@ void monitor_main(Engine& e, const containers::Container& c, const network::Plan
 
     // Restart: the CLI of a foreground run ends with this exit code, as Docker's does, and
     // leaves the record to this process.
+    tell_attached();  // (an `attach` ends with the run, as Docker's does)
     if (!cli_gone) {
       report(chan, "X " + std::to_string(code) + " " + std::to_string(finished) + " restart");
       ::close(chan);

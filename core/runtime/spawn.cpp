@@ -44,6 +44,25 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 
 std::string err_str(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// clone3 with `args`, born in the cgroup v2 group open as `v2_fd` (if >= 0). A kernel
+// before 5.7 knows no CLONE_INTO_CGROUP: the child is then born where the caller is, and
+// `*v2_late` says it still has to join the group.
+long clone_into_group(struct clone_args* args, int v2_fd, bool* v2_late) {
+  *v2_late = false;
+  if (v2_fd >= 0) {
+    args->flags |= CLONE_INTO_CGROUP;
+    args->cgroup = static_cast<uint64_t>(v2_fd);
+  }
+  long pid = ::syscall(SYS_clone3, args, sizeof *args);
+  if (pid < 0 && v2_fd >= 0 && (errno == EINVAL || errno == E2BIG)) {
+    args->flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+    args->cgroup = 0;
+    pid = ::syscall(SYS_clone3, args, sizeof *args);
+    *v2_late = true;
+  }
+  return pid;
+}
+
 bool mount_or(int errfd, const char* src, const std::string& target, const char* type,
               unsigned long flags, const char* data) {
   if (::mount(src, target.c_str(), type, flags, data) != 0) {
@@ -743,22 +762,12 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
   struct clone_args args {};
   args.flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_PIDFD;
   if (cfg.new_netns) args.flags |= CLONE_NEWNET;
-  if (v2_fd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<uint64_t>(v2_fd);
-  }
   int pidfd = -1;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  // A kernel before 5.7 knows no CLONE_INTO_CGROUP: born outside, joined below.
+  // (Born outside the v2 group on an old kernel: joined below.)
   bool v2_late = false;
-  if (pid < 0 && v2_fd >= 0 && (errno == EINVAL || errno == E2BIG)) {
-    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
-    args.cgroup = 0;
-    pid = ::syscall(SYS_clone3, &args, sizeof args);
-    v2_late = true;
-  }
+  long pid = clone_into_group(&args, v2_fd, &v2_late);
   if (pid < 0) {
     int e = errno;
     close_group_fds();
@@ -901,19 +910,9 @@ namespace {
   // (Attached, the CLI waits for the program: it is the CLI's child. Detached, the reaper's.)
   args.flags = cfg.detached ? 0 : CLONE_PARENT;
   if (cfg.detached) args.exit_signal = SIGCHLD;
-  if (v2_fd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<uint64_t>(v2_fd);
-  }
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  // (On an old kernel the program joins the v2 group itself, before the namespace.)
   bool v2_late = false;
-  if (pid < 0 && v2_fd >= 0 && (errno == EINVAL || errno == E2BIG)) {
-    // A kernel before 5.7: the program joins the v2 group itself, before the namespace.
-    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
-    args.cgroup = 0;
-    pid = ::syscall(SYS_clone3, &args, sizeof args);
-    v2_late = true;
-  }
+  long pid = clone_into_group(&args, v2_fd, &v2_late);
   if (pid < 0) child_fail(errfd, 125, err_str("clone into the container"));
   if (pid == 0) {
     ::close(pid_out);
