@@ -878,12 +878,8 @@ Result<Container> create(Engine& e, const CreateRequest& req, bool then_start, s
   }
   BERTH_TRY(validate_resources(req.resources));
   runtime::Resources limits = req.resources;
-  // (Only a container with limits pays for reading the mount table here.)
-  if (limits.memory > 0 || limits.nano_cpus > 0 || limits.cpu_shares > 0 || !limits.cpuset_cpus.empty() ||
-      limits.pids_limit > 0) {
-    BERTH_ASSIGN(auto dropped, runtime::discard_unenforceable(runtime::discover_hierarchies(), limits));
-    if (warnings) *warnings = std::move(dropped);
-  }
+  BERTH_ASSIGN(auto dropped, runtime::discard_unenforceable(limits));
+  if (warnings) *warnings = std::move(dropped);
   BERTH_ASSIGN(RestartPolicy restart, parse_restart_policy(req.restart));
   BERTH_ASSIGN(json log_config, parse_log_config(req.log_driver, req.log_opts));
   BERTH_ASSIGN(auto caps, resolve_capabilities(req.cap_add, req.cap_drop));

@@ -263,10 +263,6 @@ Status ImageStore::record(const NewImage& image) {
   });
 }
 
-Status ImageStore::write_index() {
-  return db_->transaction([&] { return write_index_in_transaction(); });
-}
-
 // Called inside the write transaction of each change of images or tags, just before it
 // commits: writers are serialised, so whoever writes last has read every change that
 // committed before it; and a change whose index cannot be written is rolled back, so the
@@ -276,32 +272,43 @@ Status ImageStore::write_index_in_transaction() {
     BERTH_TRY(fs::make_dirs(root_, 0755));
     BERTH_TRY(fs::write_file_atomic(root_ + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644));
   }
-  {
-    BERTH_ASSIGN(auto st, db_->prepare(
-        "SELECT i.manifest_digest, t.ref FROM images i LEFT JOIN tags t ON t.image_id = i.id "
-        "ORDER BY i.created_ns, i.id, t.ref"));
-    json manifests = json::array();
-    std::map<std::string, std::pair<std::string, int64_t>> described;  // digest -> media type, size
-    for (;;) {
-      BERTH_ASSIGN(bool row, st.step());
-      if (!row) break;
-      std::string digest = st.text(0);
-      if (!described.count(digest)) {
-        auto text = fs::read_file(blob_path(digest));
-        if (!text) continue;  // (an image being deleted)
-        json m = json::parse(*text, nullptr, false);
-        std::string type = m.is_object() ? m.value("mediaType", "") : "";
-        described[digest] = {type.empty() ? "application/vnd.oci.image.manifest.v1+json" : type,
-                             static_cast<int64_t>(text->size())};
+  // A manifest's media type and size, from the index being replaced where it has them
+  // (one read, not one per image), else from the blob.
+  std::map<std::string, std::pair<std::string, int64_t>> described;
+  if (auto old = fs::read_file(root_ + "/index.json"); old) {
+    json o = json::parse(*old, nullptr, false);
+    if (o.is_object() && o.contains("manifests") && o["manifests"].is_array()) {
+      for (const auto& m : o["manifests"]) {
+        if (m.is_object() && m.value("digest", "") != "" && m.value("mediaType", "") != "" &&
+            m.value("size", int64_t{-1}) >= 0) {
+          described[m.value("digest", "")] = {m.value("mediaType", ""), m.value("size", int64_t{0})};
+        }
       }
-      json d = {{"mediaType", described[digest].first}, {"digest", digest}, {"size", described[digest].second}};
-      // An untagged image is listed too, without a name: the layout holds all that is here.
-      if (!st.is_null(1)) d["annotations"] = {{"org.opencontainers.image.ref.name", st.text(1)}};
-      manifests.push_back(std::move(d));
     }
-    json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
-    return fs::write_file_atomic(root_ + "/index.json", index.dump() + "\n", 0644, fs::Durability::Atomic);
   }
+  BERTH_ASSIGN(auto st, db_->prepare(
+      "SELECT i.manifest_digest, t.ref FROM images i LEFT JOIN tags t ON t.image_id = i.id "
+      "ORDER BY i.created_ns, i.id, t.ref"));
+  json manifests = json::array();
+  for (;;) {
+    BERTH_ASSIGN(bool row, st.step());
+    if (!row) break;
+    std::string digest = st.text(0);
+    if (!described.count(digest)) {
+      auto text = fs::read_file(blob_path(digest));
+      if (!text) continue;  // (an image being deleted)
+      json m = json::parse(*text, nullptr, false);
+      std::string type = m.is_object() ? m.value("mediaType", "") : "";
+      described[digest] = {type.empty() ? "application/vnd.oci.image.manifest.v1+json" : type,
+                           static_cast<int64_t>(text->size())};
+    }
+    json d = {{"mediaType", described[digest].first}, {"digest", digest}, {"size", described[digest].second}};
+    // An untagged image is listed too, without a name: the layout holds all that is here.
+    if (!st.is_null(1)) d["annotations"] = {{"org.opencontainers.image.ref.name", st.text(1)}};
+    manifests.push_back(std::move(d));
+  }
+  json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
+  return fs::write_file_atomic(root_ + "/index.json", index.dump() + "\n", 0644, fs::Durability::Atomic);
 }
 
 ImageStore::ImageStore(state::Store* db, sdk::StorageDriver* storage, std::string root,

@@ -5,9 +5,10 @@
 //   index.json                       every image's manifest, once per tag with the full
 //                                    reference as org.opencontainers.image.ref.name
 // The tag index and per-image facts live in the state database (tables images,
-// image_layers, tags); index.json is rewritten from it after each change of tags or
-// images, so OCI tools (skopeo's oci: transport, umoci) read the store as it is. Layers are unpacked into committed snapshots of the storage driver,
-// keyed by their chain id, so images that share a base share its snapshots.
+// image_layers, tags); index.json is rewritten from it in each change of tags or images,
+// so OCI tools (skopeo's oci: transport, umoci) read the store as it is. Layers are
+// unpacked into committed snapshots of the storage driver, keyed by their chain id, so
+// images that share a base share its snapshots.
 
 #include <nlohmann/json.hpp>
 #include <functional>
@@ -79,8 +80,6 @@ class ImageStore {
   };
   Result<std::vector<std::string>> remove(const std::string& name, bool force,
                                           const std::vector<User>& users);
-  // Rewrites index.json from the database (the mutating calls here do it themselves).
-  Status write_index();
 
   // Whether a container uses an image (rmi's walk up a removed image's parents asks).
   void set_in_use(std::function<bool(const std::string& image_id)> f) { in_use_ = std::move(f); }

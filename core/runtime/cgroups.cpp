@@ -131,42 +131,6 @@ bool prepare_cpuset_base(const std::string& base) {
 
 }  // namespace
 
-namespace {
-bool has(const Hierarchy& h, const char* controller);
-}  // namespace
-
-Result<std::vector<std::string>> discard_unenforceable(const std::vector<Hierarchy>& hs, Resources& r) {
-  auto mounted = [&](const char* controller) {
-    return std::any_of(hs.begin(), hs.end(), [&](const Hierarchy& h) { return has(h, controller); });
-  };
-  if (r.nano_cpus > 0 && !mounted("cpu")) {
-    return make_error(Code::InvalidArgument,
-                      "NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is "
-                      "not mounted (no cpu controller in " + describe_layout(hs) + ")");
-  }
-  std::vector<std::string> warnings;
-  if (r.memory > 0 && !mounted("memory")) {
-    warnings.push_back("Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
-                       "Limitation discarded.");
-    r.memory = 0;
-    r.memory_swap = -1;
-  }
-  if (r.cpu_shares > 0 && !mounted("cpu")) {
-    warnings.push_back("Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.");
-    r.cpu_shares = 0;
-  }
-  if (!r.cpuset_cpus.empty() && !mounted("cpuset")) {
-    warnings.push_back("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.");
-    r.cpuset_cpus.clear();
-  }
-  if (r.pids_limit > 0 && !mounted("pids")) {
-    warnings.push_back("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. "
-                       "PIDs limit discarded.");
-    r.pids_limit = 0;
-  }
-  return warnings;
-}
-
 std::vector<CgroupDir> plan_cgroups(const std::string& container_id) {
   std::vector<CgroupDir> plan;
   for (auto& h : discover_hierarchies()) {
@@ -283,6 +247,40 @@ void delegate_v2(const Hierarchy& h, const std::string& base) {
 
 }  // namespace
 
+Result<std::vector<std::string>> discard_unenforceable(Resources& r) {
+  if (r.memory <= 0 && r.nano_cpus <= 0 && r.cpu_shares <= 0 && r.cpuset_cpus.empty() && r.pids_limit <= 0) return std::vector<std::string>{};
+  const std::vector<Hierarchy> hs = discover_hierarchies();
+  auto mounted = [&](const char* controller) {
+    return std::any_of(hs.begin(), hs.end(), [&](const Hierarchy& h) { return has(h, controller); });
+  };
+  if (r.nano_cpus > 0 && !mounted("cpu")) {
+    return make_error(Code::InvalidArgument,
+                      "NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is "
+                      "not mounted (no cpu controller in " + describe_layout(hs) + ")");
+  }
+  std::vector<std::string> warnings;
+  if (r.memory > 0 && !mounted("memory")) {
+    warnings.push_back("Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+                       "Limitation discarded.");
+    r.memory = 0;
+    r.memory_swap = -1;
+  }
+  if (r.cpu_shares > 0 && !mounted("cpu")) {
+    warnings.push_back("Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.");
+    r.cpu_shares = 0;
+  }
+  if (!r.cpuset_cpus.empty() && !mounted("cpuset")) {
+    warnings.push_back("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.");
+    r.cpuset_cpus.clear();
+  }
+  if (r.pids_limit > 0 && !mounted("pids")) {
+    warnings.push_back("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. "
+                       "PIDs limit discarded.");
+    r.pids_limit = 0;
+  }
+  return warnings;
+}
+
 Status write_limits(const Hierarchy& h, const std::string& dir, const Resources& limits) {
   return apply_limits(h, dir, limits);
 }
@@ -330,22 +328,7 @@ bool oom_killed(const std::vector<std::string>& dirs) {
   return false;
 }
 
-Status join_cgroups(const std::vector<std::string>& dirs) {
-  for (const auto& d : dirs) {
-    std::string f = d + "/tasks";
-    int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-      f = d + "/cgroup.procs";
-      fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
-    }
-    if (fd < 0) return sys_error("open '" + f + "'");
-    bool ok = util::write_all(fd, "0");
-    int e = errno;
-    ::close(fd);
-    if (!ok) return sys_error("join '" + f + "'", e);
-  }
-  return {};
-}
+bool join_self(int tasks_fd) { return util::write_all(tasks_fd, "0"); }
 
 Status destroy_cgroups(const std::vector<std::string>& dirs) {
   Status result;

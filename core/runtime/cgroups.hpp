@@ -40,11 +40,12 @@ struct Resources {
   bool all_devices = false;
 };
 
-// What a host whose mounted hierarchies `hs` lack a controller does with a limit that needs
-// it, as dockerd's verifyPlatformContainerResources: the limit is dropped from `r` and a
+// What a host whose mounted hierarchies lack a controller does with a limit that needs it,
+// as dockerd's verifyPlatformContainerResources: the limit is dropped from `r` and a
 // warning in Docker's words is returned for each (memory, CPU shares, cpuset, pids); --cpus,
-// which Docker refuses there, is an error naming the missing controller.
-Result<std::vector<std::string>> discard_unenforceable(const std::vector<Hierarchy>& hs, Resources& r);
+// which Docker refuses there, is an error naming the missing controller. Without limits
+// it reads nothing (the mount table is read only when one is set).
+Result<std::vector<std::string>> discard_unenforceable(Resources& r);
 
 // One hierarchy's group for a container.
 struct CgroupDir {
@@ -67,12 +68,13 @@ Status write_limits(const Hierarchy& h, const std::string& dir, const Resources&
 bool oom_killed(const std::vector<std::string>& dirs);
 // Where create_cgroups() puts a container's cgroups when called from this process.
 std::vector<std::string> cgroup_dirs_for(const std::string& container_id);
-// Moves the calling process, which must have one thread, into every directory. A v1
-// group takes "0" in its tasks file: a thread that moves itself is spared the kernel's
-// global cgroup_threadgroup_rwsem, whose first writer waits out an RCU grace period
-// (7 ms on this HZ=250 host, up to 20). A v2 group has no such file; its cgroup.procs
-// takes the process, and the lock.
-Status join_cgroups(const std::vector<std::string>& dirs);
+// Moves the calling thread, which must be its process's only one, into the v1 group whose
+// `tasks` file is open as `tasks_fd` ("0": itself). A thread that moves itself is spared
+// the kernel's global cgroup_threadgroup_rwsem, whose first writer waits out an RCU grace
+// period (7 ms on this HZ=250 host, up to 20); v2 has no tasks file, and its groups are
+// entered at birth instead (CLONE_INTO_CGROUP). The descriptor outlives a change of mount
+// namespace, which is why callers open it first.
+bool join_self(int tasks_fd);
 // Removes the directories (retrying briefly while the last processes exit). Tries all.
 Status destroy_cgroups(const std::vector<std::string>& dirs);
 

@@ -655,9 +655,8 @@ struct V1Group {
   if (::read(syncfd, &go, 1) != 1) ::_exit(125);
   ::close(syncfd);
   for (const auto& g : v1) {
-    // "0": this thread, the process's only one (see join_cgroups).
     int fd = ::openat(g.root_fd, (g.path + "/tasks").c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || !util::write_all(fd, "0")) {
+    if (fd < 0 || !join_self(fd)) {
       child_fail(errfd, 125, err_str("join cgroup '" + g.mount_point + "/" + g.path + "'"));
     }
     ::close(fd);
@@ -837,9 +836,10 @@ Result<Spawned> spawn_container(const SpawnConfig& cfg, StartFailure* failure) {
 
 namespace {
 
-// In the intermediate child: enter the namespaces and cgroups, clone the process that
-// execs as a sibling (CLONE_PARENT) and send its pid on `pidfd_out`. Exits with 0 when
-// that process was made; errors go to `errfd` as child_fail() writes them.
+// In the intermediate child: enter the namespaces, clone the process that execs (a
+// sibling, CLONE_PARENT; detached, the child of a reaper forked for it) and send its pid
+// on `pid_out`. Exits with 0 when that process was made; errors go to `errfd` as
+// child_fail() writes them.
 [[noreturn]] void exec_intermediate(const ExecConfig& cfg, int errfd, int pid_out) {
   if (cfg.detached) {
     // A detached program needs a parent that outlives the CLI and reaps it at once: the
@@ -872,13 +872,11 @@ namespace {
     }
     fds.emplace_back(fd, type);
   }
-  // The v1 groups take this process by its own "0" in their tasks files (cheap, see
-  // join_cgroups). The v2 group (no tasks file) is not joined: the program is cloned into
-  // it (CLONE_INTO_CGROUP), since a write to cgroup.procs takes the kernel's global
+  // The program enters the container's groups itself, this process none: the v2 group at
+  // birth (CLONE_INTO_CGROUP: a write to cgroup.procs takes the kernel's global
   // cgroup_threadgroup_rwsem, whose first writer after a quiet spell waits out RCU grace
-  // periods (an exec alone took 22 ms here, 6 ms right after another).
-  // The program itself joins them, through descriptors opened here (its mount namespace
-  // is the container's): this process stays out of the container's groups.
+  // periods; an exec alone took 22 ms here, 6 ms right after another), the v1 groups by
+  // join_self() through their tasks files, opened here while the host's mounts are in view.
   std::vector<int> v1_tasks;
   int v2_fd = -1;
   for (const auto& d : cfg.cgroup_dirs) {
@@ -917,8 +915,7 @@ namespace {
   if (pid == 0) {
     ::close(pid_out);
     for (int fd : v1_tasks) {
-      // "0": this thread, the process's only one (see join_cgroups).
-      if (!util::write_all(fd, "0")) child_fail(errfd, 125, err_str("join the container's cgroups"));
+      if (!join_self(fd)) child_fail(errfd, 125, err_str("join the container's cgroups"));
       ::close(fd);
     }
     if (v2_late) {

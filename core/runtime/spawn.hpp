@@ -64,7 +64,7 @@ struct SpawnConfig {
   // The container's cgroups (empty: none) and their limits, made by spawn_container: the
   // v2 group before the clone, so that the child is born in it (CLONE_INTO_CGROUP); the
   // v1 groups right after it, in the parent on one core while the child mounts its root
-  // on the other, and the child moves itself into them (see join_cgroups: no process is
+  // on the other, and the child moves itself into them (see join_self: no process is
   // ever moved by another, which would cost an RCU grace period, 7-20 ms here).
   std::vector<CgroupDir> cgroups;
   Resources limits;

@@ -462,13 +462,14 @@ Status OverlayDriver::cleanup() {
   bool complete = true;
   auto live_numbers = [&] {
     std::set<std::string> live;
-    if (DIR* d = ::opendir((root_ + "/keys").c_str())) {
-      ::closedir(d);
-    } else if (errno != ENOENT) {
-      complete = false;
+    DIR* d = ::opendir((root_ + "/keys").c_str());
+    if (d == nullptr) {
+      if (errno != ENOENT) complete = false;
       return live;
     }
-    for (const auto& name : fs::list_dir(root_ + "/keys")) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name[0] == '.') continue;
       // (Not a key file being written, "<key>.tmp.<pid>": a create killed there has no key.
       // A real key of that shape is found again by is_live below.)
       auto tmp = name.rfind(".tmp.");
@@ -479,6 +480,7 @@ Status OverlayDriver::cleanup() {
         complete = false;
       }
     }
+    ::closedir(d);
     return live;
   };
   std::set<std::string> live = live_numbers();
